@@ -1,0 +1,38 @@
+# CareKey. `make` lists the targets.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
+PYTEST_ARGS ?= -n 2
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test check lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): requirements-dev.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP) ## Create or update the virtual environment from the lock file
+
+run: install ## Run the whole suite locally: SQLite files and an embedded queue under var/
+	$(BIN)/carekey run
+
+test: install ## Run every test (real PostgreSQL/RabbitMQ when DATABASE_URL/AMQP_URL are set)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+check: install ## Fail when a service's models and migrations disagree (on the embedded databases)
+	$(BIN)/carekey db upgrade && $(BIN)/carekey db check
+
+lock: install ## Re-resolve the dependency ranges in pyproject.toml into the lock files
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 --generate-hashes -o requirements-dev.lock
+
+clean: ## Remove the embedded databases and queue (var/)
+	rm -rf var

@@ -1,0 +1,27 @@
+"""gunicorn settings for every CareKey service, all from the environment.
+
+PORT (default 8000), WEB_CONCURRENCY (worker processes, default 2 per core), GUNICORN_THREADS
+(threads per worker, default 4) and GUNICORN_WORKER_CLASS (default gthread: sync workers close
+every connection, so keep-alive clients such as load balancers and portals pay a new TCP
+handshake per request). The benchmarks in bench/ measure the choice.
+"""
+import multiprocessing
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 30
+max_requests = 10000
+max_requests_jitter = 1000
+accesslog = None  # the services log each request themselves, as JSON, with its request id
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+        multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,1 @@
+"""The OpenID Connect provider: accounts, credentials, sessions, clients, tokens and keys."""

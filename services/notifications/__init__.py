@@ -1,0 +1,1 @@
+"""Notifications: delivers email, text and voice messages requested by the other services."""

@@ -1,0 +1,13 @@
+"""Records's settings, from ``IDENTITY_*`` and the common variables."""
+from __future__ import annotations
+
+from typing import Mapping
+
+from shared.settings import ServiceSettings, load_service_settings
+
+NAME = "records"
+DEFAULT_PORT = 8004
+
+
+def load(environ: Mapping[str, str] | None = None) -> ServiceSettings:
+    return load_service_settings(NAME, DEFAULT_PORT, environ)

@@ -1,0 +1,1 @@
+"""Registration: practices, rosters, invitations, identity matching and verification codes."""

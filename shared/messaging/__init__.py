@@ -1,0 +1,1 @@
+"""Messaging: the envelope contract, the broker topology, the transactional outbox and consumers."""

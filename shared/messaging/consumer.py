@@ -1,0 +1,138 @@
+"""The consumer base: JSON only, ack after success, bounded retries with backoff, dead letters.
+
+A handler receives a validated envelope. It returns normally on success (the message is acked),
+raises :class:`PermanentError` for a message that can never succeed (dead-lettered at once), or
+raises anything else for a transient failure: the message waits in ``Q.retry.N`` for the N-th
+backoff and comes back, until the attempts run out and it is dead-lettered. Malformed messages
+(not JSON, not an envelope) are dead-lettered, never acked and lost: the copy to ``Q.dead`` is
+confirmed before the original is acked.
+
+RabbitMQ moves expired retry messages back by itself (per-queue TTL and dead-lettering). kombu's
+virtual transports, used by the embedded default, ignore those queue arguments, so on them the
+consumer moves due retry messages back itself between polls.
+"""
+from __future__ import annotations
+
+
+import logging
+import time
+from typing import Any, Callable
+
+from kombu import Connection, Consumer, Message, Producer, Queue
+from kombu.mixins import ConsumerMixin
+
+from shared.logging import new_request_id, reset_request_id, set_request_id
+from shared.messaging.broker import is_amqp
+from shared.messaging.envelope import CONTENT_TYPE, MalformedMessage, parse_envelope
+from shared.messaging.topology import (DEFAULT_EXCHANGE, NOT_BEFORE_HEADER, REQUEST_ID_HEADER, RETRY_HEADER,
+                                       WorkQueue, declare)
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], None]
+
+
+class PermanentError(Exception):
+    """The message can never be handled; retrying would not help."""
+
+
+class QueueConsumer(ConsumerMixin):
+    def __init__(self, connection: Connection, work_queue: WorkQueue, handler: Handler, *,
+                 prefetch_count: int = 10) -> None:
+        self.connection = connection
+        self.work_queue = work_queue
+        self.handler = handler
+        self.prefetch_count = prefetch_count
+        self._native_ttl = is_amqp(connection.as_uri())
+        self._producer: Producer | None = None
+
+    # -- wiring -----------------------------------------------------------------------------
+    def get_consumers(self, consumer_cls, channel) -> list[Consumer]:
+        declare(self.connection, self.work_queue.all_queues())
+        self._producer = Producer(self.connection.default_channel)
+        return [consumer_cls(queues=[self.work_queue.work_queue()], callbacks=[self.on_message],
+                             accept=["json"], prefetch_count=self.prefetch_count,
+                             on_decode_error=self.on_decode_error)]
+
+    def on_connection_revived(self) -> None:
+        self._producer = None
+
+    def on_iteration(self) -> None:
+        if not self._native_ttl:
+            self.move_due_retries()
+
+    # -- handling ---------------------------------------------------------------------------
+    def on_message(self, body: Any, message: Message) -> None:
+        headers = message.headers or {}
+        token = set_request_id(headers.get(REQUEST_ID_HEADER) or new_request_id())
+        try:
+            try:
+                envelope = parse_envelope(body)
+            except MalformedMessage as exc:
+                self.dead_letter(message, str(exc))
+                return
+            try:
+                self.handler(envelope)
+            except PermanentError as exc:
+                self.dead_letter(message, f"permanent: {exc}")
+                return
+            except Exception as exc:  # transient: retry with backoff
+                log.warning("message handling failed", extra={"type": envelope["type"],
+                                                              "error": type(exc).__name__})
+                self.retry_or_dead_letter(message, type(exc).__name__)
+                return
+            message.ack()
+        finally:
+            reset_request_id(token)
+
+    def on_decode_error(self, message: Message, exc: Exception) -> None:
+        self.dead_letter(message, f"undecodable: {type(exc).__name__}")
+
+    def retry_or_dead_letter(self, message: Message, reason: str) -> None:
+        attempt = int((message.headers or {}).get(RETRY_HEADER, 1))
+        if attempt >= self.work_queue.max_attempts:
+            self.dead_letter(message, f"retries exhausted: {reason}")
+            return
+        delay = self.work_queue.backoff[attempt - 1]
+        headers = {**(message.headers or {}), RETRY_HEADER: attempt + 1,
+                   NOT_BEFORE_HEADER: time.time() + delay}
+        self._copy(message, self.work_queue.retry_name(attempt), headers)
+        message.ack()
+
+    def dead_letter(self, message: Message, reason: str) -> None:
+        log.error("message dead-lettered", extra={"queue": self.work_queue.name, "reason": reason[:200]})
+        headers = {**(message.headers or {}), "x-carekey-dead-reason": reason[:500]}
+        self._copy(message, self.work_queue.dead_letter_name, headers)
+        message.ack()
+
+    def _copy(self, message: Message, queue_name: str, headers: dict) -> None:
+        """Publish the raw body to *queue_name* (confirmed on RabbitMQ) before the original is acked."""
+        if self._producer is None:
+            self._producer = Producer(self.connection.default_channel)
+        self._producer.publish(message.body, exchange=DEFAULT_EXCHANGE, routing_key=queue_name,
+                               content_type=message.content_type or CONTENT_TYPE,
+                               content_encoding=message.content_encoding or "utf-8",
+                               headers=headers, delivery_mode=2, retry=False,
+                               message_id=message.properties.get("message_id"))
+
+    # -- virtual transports only --------------------------------------------------------------
+    def move_due_retries(self) -> int:
+        """Move retry messages whose backoff has passed back to the work queue."""
+        moved = 0
+        channel = self.connection.default_channel
+        for level in range(1, len(self.work_queue.backoff) + 1):
+            queue = Queue(self.work_queue.retry_name(level), channel=channel)
+            while True:
+                message = queue.get(no_ack=False)
+                if message is None:
+                    break
+                not_before = float((message.headers or {}).get(NOT_BEFORE_HEADER, 0))
+                if not_before > time.time():
+                    message.requeue()
+                    break
+                self._copy(message, self.work_queue.name, message.headers or {})
+                message.ack()
+                moved += 1
+        return moved
+
+

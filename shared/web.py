@@ -1,0 +1,71 @@
+"""The base every service's ``create_app`` builds on: request ids, logging, errors, health, metrics."""
+from __future__ import annotations
+
+import logging
+import re
+
+from flask import Flask, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from shared.database import make_engine, make_session_factory, ping
+from shared.errors import install_error_handlers
+from shared.health import Check, health_blueprint
+from shared.logging import REQUEST_ID_HEADER, new_request_id, reset_request_id, set_request_id
+from shared.messaging import broker
+from shared.metrics import install_metrics
+
+log = logging.getLogger(__name__)
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def create_base_app(service: str, import_name: str, *, checks: dict[str, Check],
+                    secret_key: str, trusted_proxies: int = 0) -> Flask:
+    app = Flask(import_name)
+    app.config.update(SECRET_KEY=secret_key, JSON_SORT_KEYS=False, MAX_CONTENT_LENGTH=2 * 1024 * 1024)
+    if trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies,
+                                x_host=trusted_proxies)
+    _install_request_id(app)
+    install_metrics(app, service)
+    install_error_handlers(app)
+    app.register_blueprint(health_blueprint(checks))
+    app.extensions["carekey.service"] = service
+    return app
+
+
+def _install_request_id(app: Flask) -> None:
+    @app.before_request
+    def _bind_request_id() -> None:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else new_request_id()
+        g._request_id_token = set_request_id(request_id)
+        g.request_id = request_id
+
+    @app.after_request
+    def _echo_request_id(response):
+        if getattr(g, "request_id", None):
+            response.headers[REQUEST_ID_HEADER] = g.request_id
+        return response
+
+    @app.teardown_request
+    def _unbind_request_id(_exc) -> None:
+        token = g.pop("_request_id_token", None)
+        if token is not None:
+            reset_request_id(token)
+
+
+def create_service_app(settings, import_name: str) -> Flask:
+    """A service's app with its engine and session factory attached; the service adds blueprints."""
+    engine = make_engine(settings.database_url)
+    app = create_base_app(
+        settings.service, import_name,
+        checks={"database": lambda: ping(engine), "broker": lambda: broker.ping(settings.common.amqp_url)},
+        secret_key=settings.secret_key, trusted_proxies=settings.trusted_proxies,
+    )
+    app.config["SESSION_COOKIE_SECURE"] = not settings.common.is_dev
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.extensions["carekey.settings"] = settings
+    app.extensions["carekey.engine"] = engine
+    app.extensions["carekey.sessions"] = make_session_factory(engine)
+    return app

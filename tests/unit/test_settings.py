@@ -1,0 +1,69 @@
+"""Settings are typed, validated at start-up, and insecure values are refused outside dev."""
+from __future__ import annotations
+
+import pytest
+
+import shared.settings
+from services import SERVICES, registry
+from shared.settings import SettingsError, load_common
+
+PROD = {
+    "CAREKEY_ENV": "prod",
+    "AMQP_URL": "amqps://carekey:pw@rabbitmq.internal:5671/carekey",
+    "IDENTITY_DATABASE_URL": "postgresql://identity@db.internal/identity",
+    "IDENTITY_SECRET_KEY": "k" * 48,
+    "IDENTITY_PUBLIC_URL": "https://id.carekey.example",
+}
+
+
+def test_dev_defaults_run_embedded():
+    settings = registry.settings("identity", {})
+    assert settings.database_url.startswith("sqlite:///var/identity")
+    assert settings.common.amqp_url.startswith("sqlalchemy+sqlite:///var/")
+    assert settings.port == 8001 and settings.public_url == "http://127.0.0.1:8001"
+
+
+@pytest.mark.parametrize("service, port", list(SERVICES.items()))
+def test_each_service_has_its_own_prefix_and_port(service, port):
+    settings = registry.settings(service, {f"{service.upper()}_PORT": str(port + 1000)})
+    assert settings.service == service and settings.port == port + 1000
+
+
+def test_valid_production_settings_load():
+    settings = registry.settings("identity", PROD)
+    assert settings.database_url == PROD["IDENTITY_DATABASE_URL"]
+    assert settings.public_url == "https://id.carekey.example"
+
+
+@pytest.mark.parametrize("change, variable", [
+    ({"IDENTITY_SECRET_KEY": "dev-identity-secret-change-me-not-for-production-xx"}, "IDENTITY_SECRET_KEY"),
+    ({"IDENTITY_SECRET_KEY": "short-but-16-chars"}, "IDENTITY_SECRET_KEY"),
+    ({"IDENTITY_SECRET_KEY": ""}, "IDENTITY_SECRET_KEY"),
+    ({"IDENTITY_PUBLIC_URL": "http://id.carekey.example"}, "IDENTITY_PUBLIC_URL"),
+    ({"IDENTITY_PUBLIC_URL": ""}, "IDENTITY_PUBLIC_URL"),
+    ({"IDENTITY_DATABASE_URL": "sqlite:///var/identity.sqlite"}, "IDENTITY_DATABASE_URL"),
+    ({"IDENTITY_DATABASE_URL": ""}, "IDENTITY_DATABASE_URL"),
+    ({"IDENTITY_DATABASE_URL": "mysql://db/identity"}, "IDENTITY_DATABASE_URL"),
+    ({"AMQP_URL": "sqlalchemy+sqlite:///var/broker.sqlite"}, "AMQP_URL"),
+    ({"AMQP_URL": ""}, "AMQP_URL"),
+    ({"IDENTITY_PORT": "eighty"}, "IDENTITY_PORT"),
+    ({"IDENTITY_PORT": "70000"}, "IDENTITY_PORT"),
+    ({"TRUSTED_PROXIES": "-1"}, "TRUSTED_PROXIES"),
+    ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+])
+def test_bad_or_insecure_setting_outside_dev_is_refused_naming_the_variable(change, variable):
+    with pytest.raises(SettingsError) as failure:
+        registry.settings("identity", {**PROD, **change})
+    assert variable in str(failure.value)
+
+
+def test_unknown_environment_is_refused():
+    with pytest.raises(SettingsError, match="CAREKEY_ENV"):
+        load_common({"CAREKEY_ENV": "staging"})
+
+
+def test_placeholder_secret_is_allowed_in_dev_with_a_loud_warning(caplog, monkeypatch):
+    monkeypatch.setattr(shared.settings, "_warned", set())  # warned once per process
+    settings = registry.settings("records", {"RECORDS_SECRET_KEY": "records-change-me-placeholder-value-123"})
+    assert settings.secret_key.startswith("records-change-me")
+    assert any("RECORDS_SECRET_KEY" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
