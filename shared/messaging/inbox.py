@@ -25,5 +25,6 @@ def first_delivery(session: Session, table: Table, message_id: str, type_: str) 
     """Record *message_id* in the caller's transaction; False when it was processed before."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = insert(table).values(message_id=message_id, type=type_,
-                                     processed_at=datetime.now(timezone.utc)).on_conflict_do_nothing()
-    return session.execute(statement).rowcount == 1
+                                     processed_at=datetime.now(timezone.utc))
+    statement = statement.on_conflict_do_nothing().returning(table.c.message_id)
+    return session.execute(statement).scalar() is not None  # rowcount is not reliable here on psycopg 3

@@ -75,3 +75,5 @@ def test_outbox_event_reaches_worker_once_despite_redelivery(suite, caplog):
             for declared in queue.all_queues():
                 declared(conn.default_channel).delete()
     assert handled(suite, envelope["id"]) == 1
+    accepted = [r for r in caplog.records if r.getMessage() == "notification request accepted"]
+    assert [r.message_id for r in accepted] == [envelope["id"]], "handled once, not twice"
