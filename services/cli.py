@@ -10,7 +10,7 @@ import click
 
 from services import SERVICES, registry
 from shared.logging import configure_logging
-from shared.settings import SettingsError
+from shared.settings import SettingsError, load_common
 
 SERVICE_CHOICE = click.Choice(list(SERVICES))
 
@@ -28,11 +28,6 @@ class CareKeyGroup(click.Group):
 @click.group(cls=CareKeyGroup)
 def main() -> None:
     """CareKey: one patient identity for every practice portal."""
-
-
-def _setup_logging(service: str) -> None:
-    settings = registry.settings(service)
-    configure_logging(service, level=settings.common.log_level, json=settings.common.log_json)
 
 
 # -- database --------------------------------------------------------------------------------
@@ -95,7 +90,8 @@ def relay(selected: tuple[str, ...]) -> None:
     from shared.database import make_engine, make_session_factory
     from shared.messaging.outbox import OutboxRelay
     names = [s for s in _services(selected) if registry.outbox(s) is not None]
-    _setup_logging(names[0])
+    common = load_common()
+    configure_logging("outbox-relay", level=common.log_level, json=common.log_json)
     stop = threading.Event()
     _stop_on_signals(stop)
     threads = []
@@ -132,7 +128,6 @@ def setup() -> None:
     """Declare the events exchange and every queue (idempotent)."""
     from shared.messaging.broker import connect
     from shared.messaging.topology import declare
-    from shared.settings import load_common
     with connect(load_common().amqp_url) as connection:
         declare(connection, _all_queues())
     click.echo("broker topology declared")

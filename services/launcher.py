@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from services import SERVICES, registry
-from shared.settings import load_common
+from shared.settings import PLACEHOLDERS_ANNOUNCED, load_common
 
 READY_TIMEOUT = 60.0
 
@@ -53,6 +53,7 @@ def run_suite() -> int:
     Path("var").mkdir(exist_ok=True)
     env = {**os.environ, "LOG_JSON": os.environ.get("LOG_JSON", "false"), "PYTHONUNBUFFERED": "1"}
     settings = {name: registry.settings(name, env) for name in SERVICES}
+    env[PLACEHOLDERS_ANNOUNCED] = "1"  # the warnings above were shown once; the children stay quiet
     load_common(env)
     busy = [s for s in settings.values() if not _port_free(s.host, s.port)]
     if busy:

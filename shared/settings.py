@@ -111,6 +111,8 @@ def _describe(messages: Mapping[str, Any]) -> str:
 
 
 _warned: set[str] = set()
+# Set by `carekey run` after it has announced the placeholders once for all its processes.
+PLACEHOLDERS_ANNOUNCED = "CAREKEY_PLACEHOLDERS_ANNOUNCED"
 
 
 def check_secret(name: str, value: str, *, env: str) -> None:
@@ -118,7 +120,7 @@ def check_secret(name: str, value: str, *, env: str) -> None:
     weak = PLACEHOLDER_MARK in value or len(value) < MIN_SECRET_LENGTH
     if weak and env not in ("dev", "test"):
         raise SettingsError(f"{name}: insecure value (use at least {MIN_SECRET_LENGTH} random characters)")
-    if PLACEHOLDER_MARK in value and name not in _warned:
+    if PLACEHOLDER_MARK in value and name not in _warned and not os.environ.get(PLACEHOLDERS_ANNOUNCED):
         _warned.add(name)
         log.warning("%s is a placeholder: fine for dev, never for production", name)
 
