@@ -1,16 +1,68 @@
 """Identity's app factory: the only wiring point."""
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
 from flask import Flask
 
 from services.identity import settings as identity_settings
+from services.identity.domain.keys import KeyRing
+from services.identity.domain.sessions import Timeouts
+from services.identity.oauth.runtime import Runtime
+from services.identity.oauth.server import CareKeyAuthorizationServer, build_server
+from services.identity.web import (account, admin_api, authorize, context, discovery, interaction, internal_api,
+                                   logout, token, userinfo)
+from services.identity.web.discovery import metadata
 from shared.logging import configure_logging
-from shared.settings import ServiceSettings
 from shared.web import create_service_app
 
 
-def create_app(settings: ServiceSettings | None = None) -> Flask:
+@dataclass
+class IdentityServices:
+    settings: identity_settings.IdentitySettings
+    keyring: KeyRing
+    server: CareKeyAuthorizationServer
+    timeouts: Timeouts
+    discovery: dict
+
+
+def create_app(settings: identity_settings.IdentitySettings | None = None) -> Flask:
     if settings is None:
         settings = identity_settings.load()
         configure_logging(settings.service, level=settings.common.log_level, json=settings.common.log_json)
-    return create_service_app(settings, __name__)
+    if settings.common.is_dev and settings.issuer.startswith("http://"):
+        os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # dev only: the issuer is plain http on loopback
+    app = create_service_app(settings, __name__)
+    app.config.update(SESSION_COOKIE_NAME="carekey_ui", SESSION_COOKIE_HTTPONLY=True)
+    context.install(app)
+    keyring = KeyRing(app.extensions["carekey.sessions"], settings.key_encryption_key,
+                      retire_after=timedelta(seconds=max(settings.access_token_ttl, settings.id_token_ttl) + 300))
+    runtime = Runtime(settings=settings, keyring=keyring, db=context.db, client_ip=context.client_ip,
+                      authorization=lambda: _authorization_context())
+    server = build_server(app, runtime, f"{settings.issuer}/token")
+    app.extensions["carekey.identity"] = IdentityServices(
+        settings=settings, keyring=keyring, server=server,
+        timeouts=Timeouts(idle=timedelta(seconds=settings.session_idle),
+                          absolute=timedelta(seconds=settings.session_absolute)),
+        discovery=metadata(settings.issuer))
+    @app.before_request
+    def _first_start_keys() -> None:
+        # Generated at first start, before any request opens a transaction; a database that is
+        # not reachable yet is retried on the next request (readiness reports it meanwhile).
+        if not keyring.ready:
+            try:
+                keyring.ensure()
+            except Exception:
+                app.logger.warning("signing keys not ready yet", exc_info=True)
+
+    for blueprint in (discovery.bp, authorize.bp, interaction.bp, token.bp, userinfo.bp, logout.bp,
+                      account.bp, admin_api.bp, internal_api.bp):
+        app.register_blueprint(blueprint)
+    return app
+
+
+def _authorization_context():
+    from flask import g
+    return g.get("authz_context")

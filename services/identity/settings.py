@@ -1,13 +1,86 @@
 """Identity's settings, from ``IDENTITY_*`` and the common variables."""
 from __future__ import annotations
 
+import base64
+import binascii
+import os
+from dataclasses import dataclass
 from typing import Mapping
 
-from shared.settings import ServiceSettings, load_service_settings
+from marshmallow import fields, validate
+
+from shared.settings import (EnvSchema, ServiceSettings, SettingsError, check_secret, env_field,
+                             load_service_settings, load_settings)
 
 NAME = "identity"
 DEFAULT_PORT = 8001
+DEV_KEY_ENCRYPTION_KEY = "ZGV2LWNoYW5nZS1tZS1rZXktZW5jcnlwdGlvbi1rZXk="  # "dev-change-me-key-encryption-key"
 
 
-def load(environ: Mapping[str, str] | None = None) -> ServiceSettings:
-    return load_service_settings(NAME, DEFAULT_PORT, environ)
+class IdentitySchema(EnvSchema):
+    key_encryption_key = env_field(fields.String, "IDENTITY_KEY_ENCRYPTION_KEY", dev_default=DEV_KEY_ENCRYPTION_KEY)
+    pairwise_salt = env_field(fields.String, "IDENTITY_PAIRWISE_SALT",
+                              dev_default="dev-pairwise-salt-change-me-not-for-production")
+    records_audience = env_field(fields.String, "IDENTITY_RECORDS_AUDIENCE", load_default=None)
+    default_signing_alg = env_field(fields.String, "IDENTITY_SIGNING_ALG", load_default="ES256",
+                                    validate=validate.OneOf(["ES256", "RS256"]))
+    access_token_ttl = env_field(fields.Integer, "IDENTITY_ACCESS_TOKEN_TTL", load_default=600,
+                                 validate=validate.Range(min=60, max=3600))
+    id_token_ttl = env_field(fields.Integer, "IDENTITY_ID_TOKEN_TTL", load_default=600,
+                             validate=validate.Range(min=60, max=3600))
+    refresh_token_ttl = env_field(fields.Integer, "IDENTITY_REFRESH_TOKEN_TTL", load_default=30 * 86400,
+                                  validate=validate.Range(min=3600, max=365 * 86400))
+    refresh_grace_seconds = env_field(fields.Integer, "IDENTITY_REFRESH_GRACE_SECONDS", load_default=0,
+                                      validate=validate.Range(min=0, max=60))
+    code_ttl = env_field(fields.Integer, "IDENTITY_CODE_TTL", load_default=60,
+                         validate=validate.Range(min=10, max=600))
+    session_idle = env_field(fields.Integer, "IDENTITY_SESSION_IDLE_SECONDS", load_default=30 * 60,
+                             validate=validate.Range(min=60))
+    session_absolute = env_field(fields.Integer, "IDENTITY_SESSION_ABSOLUTE_SECONDS", load_default=12 * 3600,
+                                 validate=validate.Range(min=300))
+    interaction_ttl = env_field(fields.Integer, "IDENTITY_INTERACTION_TTL", load_default=15 * 60,
+                                validate=validate.Range(min=60, max=3600))
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    base: ServiceSettings
+    key_encryption_key: bytes
+    pairwise_salt: str
+    records_audience: str
+    default_signing_alg: str
+    access_token_ttl: int
+    id_token_ttl: int
+    refresh_token_ttl: int
+    refresh_grace_seconds: int
+    code_ttl: int
+    session_idle: int
+    session_absolute: int
+    interaction_ttl: int
+
+    # what the shared plumbing reads
+    def __getattr__(self, name):
+        return getattr(self.base, name)
+
+    @property
+    def issuer(self) -> str:
+        return self.base.public_url
+
+
+def load(environ: Mapping[str, str] | None = None) -> IdentitySettings:
+    base = load_service_settings(NAME, DEFAULT_PORT, environ)
+    values = load_settings(IdentitySchema(), environ)
+    try:
+        kek = base64.b64decode(values["key_encryption_key"], validate=True)
+    except (binascii.Error, ValueError):
+        raise SettingsError("IDENTITY_KEY_ENCRYPTION_KEY: must be base64 of 32 random bytes") from None
+    if len(kek) != 32:
+        raise SettingsError("IDENTITY_KEY_ENCRYPTION_KEY: must be base64 of exactly 32 bytes")
+    if values["key_encryption_key"] == DEV_KEY_ENCRYPTION_KEY:
+        check_secret("IDENTITY_KEY_ENCRYPTION_KEY", "change-me", env=base.common.env)
+    check_secret("IDENTITY_PAIRWISE_SALT", values["pairwise_salt"], env=base.common.env)
+    values["key_encryption_key"] = kek
+    env = os.environ if environ is None else environ
+    values["records_audience"] = (values["records_audience"] or env.get("RECORDS_PUBLIC_URL")
+                                  or "http://127.0.0.1:8004").rstrip("/")
+    return IdentitySettings(base=base, **values)

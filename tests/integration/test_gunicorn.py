@@ -41,6 +41,7 @@ def test_service_serves_under_gunicorn_with_multiprocess_metrics(suite, service,
                     if l.startswith("carekey_http_requests_total") and 'endpoint="/healthz"' in l)
         assert float(line.rsplit(" ", 1)[1]) == 10.0, "every worker's requests are counted"
     finally:
+        time.sleep(1.0)  # let every worker finish booting: SIGTERM during a boot is a boot failure
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
-    assert process.returncode == 0
+    assert process.returncode == 0, process.stderr.read()[-3000:]

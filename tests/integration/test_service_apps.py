@@ -13,6 +13,13 @@ from shared.http_client import PropagatingSession
 from shared.logging import REQUEST_ID_HEADER, reset_request_id, set_request_id
 
 
+def override(settings, **changes):
+    """Replace base settings, also inside a service's own settings wrapper (identity's)."""
+    if hasattr(settings, "base"):
+        return dataclasses.replace(settings, base=dataclasses.replace(settings.base, **changes))
+    return dataclasses.replace(settings, **changes)
+
+
 @pytest.fixture(params=list(SERVICES))
 def service(request):
     return request.param
@@ -41,8 +48,7 @@ def test_readyz_checks_database_and_broker(client):
 
 
 def test_readyz_is_503_when_the_database_is_unreachable(suite, service):
-    broken = dataclasses.replace(suite.settings[service],
-                                 database_url="postgresql://nobody@127.0.0.1:1/nothing")
+    broken = override(suite.settings[service], database_url="postgresql://nobody@127.0.0.1:1/nothing")
     response = registry.create_app(service, broken).test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json["checks"] == {"database": "unreachable", "broker": "ok"}
@@ -51,8 +57,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(suite, service):
 
 def test_readyz_is_503_when_the_broker_is_unreachable(suite, service):
     settings = suite.settings[service]
-    broken = dataclasses.replace(settings, common=dataclasses.replace(
-        settings.common, amqp_url="amqp://guest:guest@127.0.0.1:1//"))
+    broken = override(settings, common=dataclasses.replace(settings.common, amqp_url="amqp://guest:guest@127.0.0.1:1//"))
     response = registry.create_app(service, broken).test_client().get("/readyz")
     assert response.status_code == 503 and response.json["checks"]["broker"] == "unreachable"
 

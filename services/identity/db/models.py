@@ -1,13 +1,201 @@
-"""Identity's tables. The outbox carries its events to the broker after commit."""
+"""Identity's tables. Secrets (client secrets, codes, refresh tokens, session cookies) are stored
+only as SHA-256 digests; signing keys' private parts only encrypted."""
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.messaging.outbox import define_outbox
 
+TS = DateTime(timezone=True)
+
 
 class Base(DeclarativeBase):
-    pass
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, datetime: TS}
 
 
 outbox = define_outbox(Base.metadata)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    username: Mapped[str] = mapped_column(String(254))
+    username_key: Mapped[str] = mapped_column(String(254), unique=True)  # case-folded, for lookups
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    given_name: Mapped[str | None] = mapped_column(String(120))
+    family_name: Mapped[str | None] = mapped_column(String(120))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class PatientLink(Base):
+    """An account may act for a patient at a practice: themselves, or as a proxy."""
+    __tablename__ = "patient_links"
+    __table_args__ = (UniqueConstraint("account_id", "practice_id", "patient_id"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    practice_id: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str] = mapped_column(String(64))
+    relationship: Mapped[str] = mapped_column(String(16))  # self | proxy
+    display_name: Mapped[str] = mapped_column(String(200))
+    valid_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Client(Base):
+    __tablename__ = "clients"
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_digest: Mapped[str | None] = mapped_column(String(64))
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_party: Mapped[bool] = mapped_column(Boolean, default=False)
+    practice_id: Mapped[str | None] = mapped_column(String(64))
+    redirect_uris: Mapped[list[str]] = mapped_column(default=list)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(default=list)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
+    scope: Mapped[str] = mapped_column(Text, default="")
+    grant_types: Mapped[list[str]] = mapped_column(default=list)
+    token_endpoint_auth_method: Mapped[str] = mapped_column(String(40))
+    id_token_signed_response_alg: Mapped[str] = mapped_column(String(10), default="ES256")
+    subject_type: Mapped[str] = mapped_column(String(10), default="pairwise")
+    sector_identifier: Mapped[str | None] = mapped_column(String(255))
+    jwks: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class SigningKey(Base):
+    __tablename__ = "signing_keys"
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(10))
+    public_jwk: Mapped[dict[str, Any]]
+    private_jwk_encrypted: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(10))  # next | active | retired
+    created_at: Mapped[datetime]
+    activated_at: Mapped[datetime | None]
+    retired_at: Mapped[datetime | None]
+    publish_until: Mapped[datetime | None]  # retired keys stay in JWKS until their tokens expired
+
+
+class SsoSession(Base):
+    __tablename__ = "sso_sessions"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the public `sid`
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    auth_time: Mapped[datetime]
+    amr: Mapped[list[str]] = mapped_column(default=list)
+    acr: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+
+
+class SessionClient(Base):
+    """Which clients a session signed in to (for back-channel logout) and whom it acts for there."""
+    __tablename__ = "session_clients"
+    session_id: Mapped[str] = mapped_column(ForeignKey("sso_sessions.id"), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id"), primary_key=True)
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime]
+
+
+class Interaction(Base):
+    """One authorization request waiting for the user: login, patient selection, consent."""
+    __tablename__ = "interactions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    session_id: Mapped[str | None] = mapped_column(String(36))
+    login_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    patient_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    completed_at: Mapped[datetime | None]
+
+
+class Grant(Base):
+    """What one authorization produced: its code, access and refresh tokens die together."""
+    __tablename__ = "grants"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    session_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    scope: Mapped[str] = mapped_column(Text)
+    auth_time: Mapped[datetime]
+    amr: Mapped[list[str]] = mapped_column(default=list)
+    acr: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    claims: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuthorizationCode(Base):
+    __tablename__ = "authorization_codes"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("grants.id"))
+    client_id: Mapped[str] = mapped_column(String(64))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text)
+    nonce: Mapped[str | None] = mapped_column(String(255))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class RefreshToken(Base):
+    __tablename__ = "refresh_tokens"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("grants.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(Text)
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    rotated_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AccessToken(Base):
+    """Issued user access tokens (JWTs) by `jti`, so they can be revoked and introspected."""
+    __tablename__ = "access_tokens"
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[str | None] = mapped_column(ForeignKey("grants.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Consent(Base):
+    __tablename__ = "consents"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id"), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    granted_at: Mapped[datetime]
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_account_time", "account_id", "occurred_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[datetime]
+    event: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[str | None] = mapped_column(String(36))
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

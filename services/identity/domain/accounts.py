@@ -1,0 +1,104 @@
+"""Accounts: creation and password sign-in without revealing whether a username exists."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services.identity.db.models import Account, PatientLink
+from services.identity.domain import passwords
+from services.identity.domain.time import aware, now
+
+
+class AccountError(ValueError):
+    """A safe message about why an account could not be created."""
+
+
+def username_key(username: str) -> str:
+    return username.strip().casefold()
+
+
+def find_by_username(session: Session, username: str) -> Account | None:
+    return session.scalar(select(Account).where(Account.username_key == username_key(username)))
+
+
+def create_account(session: Session, *, username: str, password: str | None, email: str | None = None,
+                   given_name: str | None = None, family_name: str | None = None,
+                   phone: str | None = None) -> Account:
+    username = username.strip()
+    if not username or len(username) > 254:
+        raise AccountError("Choose a username of 1 to 254 characters.")
+    if find_by_username(session, username) is not None:
+        raise AccountError("That username is taken. Choose another.")
+    account = Account(id=str(uuid.uuid4()), username=username, username_key=username_key(username),
+                      email=email, email_verified=False, given_name=given_name, family_name=family_name,
+                      phone=phone, password_hash=passwords.hash_password(password) if password else None,
+                      created_at=now())
+    session.add(account)
+    session.flush()
+    return account
+
+
+@dataclass(frozen=True)
+class SignIn:
+    account: Account | None
+
+    @property
+    def ok(self) -> bool:
+        return self.account is not None
+
+
+def authenticate_password(session: Session, username: str, password: str) -> SignIn:
+    """One argon2id verification whatever happens; a disabled account fails like a wrong password."""
+    account = find_by_username(session, username) if username else None
+    stored = account.password_hash if account and account.disabled_at is None else None
+    if not passwords.verify_or_dummy(stored, password):
+        return SignIn(None)
+    if passwords.needs_rehash(stored):
+        account.password_hash = passwords.hash_password(password)
+    return SignIn(account)
+
+
+def links_at_practice(session: Session, account_id: str, practice_id: str | None) -> list[PatientLink]:
+    """The patients this account may act for at a practice right now (itself and valid proxies)."""
+    if not practice_id:
+        return []
+    moment = now()
+    links = session.scalars(select(PatientLink).where(
+        PatientLink.account_id == account_id, PatientLink.practice_id == practice_id,
+        PatientLink.revoked_at.is_(None)).order_by(PatientLink.relationship.desc(), PatientLink.display_name)).all()
+    return [link for link in links if link.valid_until is None or aware(link.valid_until) > moment]
+
+
+def count_accounts(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Account))
+
+
+def link_patient(session: Session, account: Account, *, practice_id: str, patient_id: str, relationship: str,
+                 display_name: str, valid_until=None) -> PatientLink:
+    """Let *account* act for a practice's patient (idempotent: an existing link is refreshed)."""
+    link = session.scalar(select(PatientLink).where(PatientLink.account_id == account.id,
+                                                    PatientLink.practice_id == practice_id,
+                                                    PatientLink.patient_id == patient_id))
+    if link is None:
+        link = PatientLink(id=str(uuid.uuid4()), account_id=account.id, practice_id=practice_id,
+                           patient_id=patient_id, created_at=now())
+        session.add(link)
+    link.relationship, link.display_name, link.valid_until, link.revoked_at = (
+        relationship, display_name, valid_until, None)
+    session.flush()
+    return link
+
+
+def describe_account(account: Account) -> dict:
+    return {"id": account.id, "username": account.username, "email": account.email,
+            "given_name": account.given_name, "family_name": account.family_name,
+            "created_at": account.created_at.isoformat()}
+
+
+def describe_link(link: PatientLink) -> dict:
+    return {"id": link.id, "practice_id": link.practice_id, "patient_id": link.patient_id,
+            "relationship": link.relationship, "display_name": link.display_name,
+            "valid_until": link.valid_until.isoformat() if link.valid_until else None}

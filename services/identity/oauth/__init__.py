@@ -1,0 +1,1 @@
+"""Authlib, customised only through its hooks: grants, client model, PKCE, OIDC, endpoints."""

@@ -1,0 +1,96 @@
+"""Admin HTTP API for clients, guarded by a client-credentials token with ``identity:admin``."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from marshmallow import ValidationError
+
+from services.identity.domain import audit, clients
+from services.identity.web.api_auth import require_scope
+from services.identity.web.context import client_ip, db
+from services.identity.web.schemas import ClientInput, ClientUpdate
+from shared.errors import AppError, InvalidRequest, NotFound
+
+bp = Blueprint("admin_api", __name__, url_prefix="/admin")
+SCOPE = "identity:admin"
+
+
+def _json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidRequest("Send a JSON object.")
+    return body
+
+
+def _load(schema, body):
+    try:
+        return schema.load(body)
+    except ValidationError as exc:
+        raise InvalidRequest("The request has invalid fields.", errors=exc.messages) from None
+
+
+def _client(client_id: str):
+    client = clients.find(db(), client_id)
+    if client is None:
+        raise NotFound("No such client.")
+    return client
+
+
+@bp.get("/clients")
+@require_scope(SCOPE)
+def list_clients():
+    return jsonify([clients.describe(c) for c in clients.list_clients(db())])
+
+
+@bp.post("/clients")
+@require_scope(SCOPE)
+def create_client():
+    values = _load(ClientInput(), _json_body())
+    try:
+        client, secret = clients.create_client(db(), clients.ClientSpec(**values))
+    except clients.ClientError as exc:
+        raise InvalidRequest(str(exc)) from None
+    audit.record(db(), "client", "created", client_id=client.client_id, ip=client_ip())
+    body = clients.describe(client)
+    if secret:
+        body["client_secret"] = secret
+    return jsonify(body), 201
+
+
+@bp.get("/clients/<client_id>")
+@require_scope(SCOPE)
+def show_client(client_id: str):
+    return jsonify(clients.describe(_client(client_id)))
+
+
+@bp.patch("/clients/<client_id>")
+@require_scope(SCOPE)
+def update_client(client_id: str):
+    changes = _load(ClientUpdate(partial=True), _json_body())
+    client = _client(client_id)
+    try:
+        clients.update_client(db(), client, {k: v for k, v in changes.items() if k in clients.UPDATABLE})
+    except clients.ClientError as exc:
+        raise InvalidRequest(str(exc)) from None
+    audit.record(db(), "client", "updated", client_id=client.client_id, ip=client_ip())
+    return jsonify(clients.describe(client))
+
+
+@bp.post("/clients/<client_id>/disable")
+@require_scope(SCOPE)
+def disable_client(client_id: str):
+    client = _client(client_id)
+    clients.disable_client(client)
+    audit.record(db(), "client", "disabled", client_id=client.client_id, ip=client_ip())
+    return jsonify(clients.describe(client))
+
+
+@bp.post("/clients/<client_id>/secret")
+@require_scope(SCOPE)
+def rotate_secret(client_id: str):
+    client = _client(client_id)
+    try:
+        secret = clients.rotate_secret(client)
+    except clients.ClientError as exc:
+        raise AppError("invalid_request", 409, str(exc)) from None
+    audit.record(db(), "client", "secret_rotated", client_id=client.client_id, ip=client_ip())
+    return jsonify({"client_id": client.client_id, "client_secret": secret})

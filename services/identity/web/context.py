@@ -1,0 +1,57 @@
+"""Request-scoped plumbing for identity's views: one database session per request (committed when
+the view returns, rolled back when it raises), the SSO cookie, and the client's address."""
+from __future__ import annotations
+
+from flask import Flask, current_app, g, request
+from sqlalchemy.orm import Session
+
+SESSION_COOKIE = "carekey_session"
+
+
+def db() -> Session:
+    if "identity_db" not in g:
+        g.identity_db = current_app.extensions["carekey.sessions"]()
+    return g.identity_db
+
+
+def services():
+    return current_app.extensions["carekey.identity"]
+
+
+def client_ip() -> str | None:
+    return request.remote_addr
+
+
+def install(app: Flask) -> None:
+    @app.after_request
+    def _commit(response):
+        session = g.get("identity_db")
+        if session is not None:
+            session.commit()
+        return response
+
+    @app.teardown_request
+    def _close(exc):
+        session = g.pop("identity_db", None)
+        if session is not None:
+            if exc is not None:
+                session.rollback()
+            session.close()
+
+
+def set_session_cookie(response, value: str) -> None:
+    settings = services().settings
+    response.set_cookie(SESSION_COOKIE, value, max_age=settings.session_absolute, httponly=True,
+                        secure=not settings.common.is_dev, samesite="Lax", path="/")
+
+
+def clear_session_cookie(response) -> None:
+    settings = services().settings
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, secure=not settings.common.is_dev,
+                           samesite="Lax")
+
+
+def no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response

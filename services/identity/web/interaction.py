@@ -1,0 +1,133 @@
+"""The sign-in, patient-selection and consent pages. They only ask the state machine
+(`domain/interaction.py`) what comes next and tell it what the user did."""
+from __future__ import annotations
+
+from flask import Blueprint, redirect, request, url_for
+
+from services.identity.db.models import Account, Client
+from services.identity.domain import accounts, audit, interaction as flow, scopes as scope_rules, sessions
+from services.identity.domain.claims import parse_claims_parameter
+from services.identity.web import csrf
+from services.identity.web.authorize import deny, issue_code
+from services.identity.web.context import SESSION_COOKIE, client_ip, db, services, set_session_cookie
+from services.identity.web.pages import page, problem_page
+
+bp = Blueprint("interaction", __name__, url_prefix="/interaction")
+
+EXPIRED = ("This sign-in has expired",
+           "For your security, sign-in pages expire after a few minutes. Go back to your portal and "
+           "choose Sign in again.")
+
+
+def _load(uid: str):
+    pending = flow.load(db(), uid)
+    if pending is None:
+        return None, None, None
+    client = db().get(Client, pending.client_id)
+    if client is None or client.disabled_at is not None:
+        return None, None, None
+    sso = sessions.current(db(), request.cookies.get(SESSION_COOKIE), services().timeouts)
+    return pending, client, sso
+
+
+def _details(pending, client, sso):
+    remembered = sessions.remembered_patient(db(), sso, client.client_id) if sso else None
+    claims = parse_claims_parameter(pending.params.get("claims"))
+    if sso is not None and pending.session_id and sso.id != pending.session_id:
+        pending.login_done = False  # the session changed under this interaction: sign in again
+    return flow.next_stage(db(), client, pending.params, sso, pending, claims, remembered), claims
+
+
+@bp.get("/<uid>")
+def show(uid: str):
+    pending, client, sso = _load(uid)
+    if pending is None:
+        return problem_page(*EXPIRED, status=410)
+    details, claims = _details(pending, client, sso)
+    if details.stage == flow.DONE:
+        flow.complete(pending)
+        return issue_code(client, pending.params, sso, details.interaction.patient_id, claims)
+    return render_stage(details)
+
+
+def render_stage(details: flow.Details, error: str | None = None, status: int = 200, username: str | None = None):
+    pending, client = details.interaction, details.client
+    if details.stage == flow.LOGIN:
+        return page("login.html", status, client=client, uid=pending.id, error=error,
+                    username=username if username is not None else (details.login_hint or ""))
+    if details.stage == flow.SELECT_PATIENT:
+        return page("select_patient.html", status, client=client, uid=pending.id, patients=details.patients,
+                    account=details.account, error=error)
+    return page("consent.html", status, client=client, uid=pending.id, account=details.account,
+                scopes=[(s, scope_rules.describe(s)) for s in details.scopes_to_consent])
+
+
+@bp.post("/<uid>/login")
+def login(uid: str):
+    csrf.protect()
+    pending, client, sso = _load(uid)
+    if pending is None:
+        return problem_page(*EXPIRED, status=410)
+    if request.form.get("action") == "cancel":
+        flow.complete(pending)
+        return deny(client, pending.params, "The user cancelled the sign-in.")
+    username = (request.form.get("username") or "").strip()
+    password = request.form.get("password") or ""
+    result = accounts.authenticate_password(db(), username, password)
+    if not result.ok:
+        audit.record(db(), "login", "failed", client_id=client.client_id, ip=client_ip())
+        details, _ = _details(pending, client, sso)
+        return render_stage(details, error="The username or password is not right. Check them and try again.",
+                            status=401, username=username)
+    account = result.account
+    amr, acr = ["pwd"], flow.DEFAULT_ACR
+    response = redirect(url_for("interaction.show", uid=uid), code=303)
+    if sso is not None and sso.account_id == account.id:
+        sessions.reauthenticated(sso, amr=amr, acr=acr)
+    else:
+        if sso is not None:
+            from services.identity.web.logout import end_session
+            end_session(sso)
+        sso, cookie = sessions.start(db(), account.id, amr=amr, acr=acr, timeouts=services().timeouts,
+                                     ip=client_ip(), user_agent=request.headers.get("User-Agent"))
+        set_session_cookie(response, cookie)
+    flow.finish_login(pending, sso)
+    audit.record(db(), "login", "succeeded", account_id=account.id, client_id=client.client_id, ip=client_ip())
+    return response
+
+
+@bp.post("/<uid>/select")
+def select(uid: str):
+    csrf.protect()
+    pending, client, sso = _load(uid)
+    if pending is None:
+        return problem_page(*EXPIRED, status=410)
+    details, _ = _details(pending, client, sso)
+    if details.stage != flow.SELECT_PATIENT:
+        return redirect(url_for("interaction.show", uid=uid), code=303)
+    chosen = request.form.get("patient_id")
+    allowed = {link.patient_id for link in details.patients}
+    if allowed and chosen not in allowed:
+        return render_stage(details, error="Choose one of the people listed.", status=400)
+    flow.finish_patient(pending, chosen if allowed else None)
+    return redirect(url_for("interaction.show", uid=uid), code=303)
+
+
+@bp.post("/<uid>/consent")
+def consent(uid: str):
+    csrf.protect()
+    pending, client, sso = _load(uid)
+    if pending is None:
+        return problem_page(*EXPIRED, status=410)
+    details, _ = _details(pending, client, sso)
+    if details.stage != flow.CONSENT:
+        return redirect(url_for("interaction.show", uid=uid), code=303)
+    if request.form.get("decision") != "allow":
+        flow.complete(pending)
+        audit.record(db(), "consent", "denied", account_id=details.account.id, client_id=client.client_id,
+                     ip=client_ip())
+        return deny(client, pending.params, "The user did not allow access.")
+    flow.finish_consent(db(), pending, details.account.id, details.scopes_to_consent)
+    audit.record(db(), "consent", "granted", account_id=details.account.id, client_id=client.client_id,
+                 ip=client_ip(), scope=" ".join(details.scopes_to_consent))
+    return redirect(url_for("interaction.show", uid=uid), code=303)

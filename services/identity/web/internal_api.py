@@ -1,0 +1,64 @@
+"""Internal API for registration: create accounts and link them to practice patients.
+Guarded by a client-credentials token with ``identity:accounts``."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from marshmallow import ValidationError
+
+from services.identity.db.models import Account
+from services.identity.domain import accounts, audit
+from services.identity.web.api_auth import require_scope
+from services.identity.web.context import client_ip, db
+from services.identity.web.schemas import AccountInput, LinkInput
+from shared.errors import AppError, InvalidRequest, NotFound
+
+bp = Blueprint("internal_api", __name__, url_prefix="/internal")
+SCOPE = "identity:accounts"
+
+
+def _load(schema):
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidRequest("Send a JSON object.")
+    try:
+        return schema.load(body)
+    except ValidationError as exc:
+        raise InvalidRequest("The request has invalid fields.", errors=exc.messages) from None
+
+
+@bp.post("/accounts")
+@require_scope(SCOPE)
+def create_account():
+    values = _load(AccountInput())
+    try:
+        account = accounts.create_account(db(), **values)
+    except accounts.AccountError as exc:
+        raise AppError("conflict", 409, str(exc)) from None
+    audit.record(db(), "account", "created", account_id=account.id, ip=client_ip())
+    return jsonify(accounts.describe_account(account)), 201
+
+
+@bp.post("/accounts/<account_id>/links")
+@require_scope(SCOPE)
+def link(account_id: str):
+    values = _load(LinkInput())
+    account = db().get(Account, account_id)
+    if account is None:
+        raise NotFound("No such account.")
+    link_ = accounts.link_patient(db(), account, **values)
+    audit.record(db(), "account", "linked", account_id=account.id, ip=client_ip(),
+                 practice_id=values["practice_id"], relationship=values["relationship"])
+    return jsonify(accounts.describe_link(link_)), 201
+
+
+@bp.get("/accounts/<account_id>/links")
+@require_scope(SCOPE)
+def links(account_id: str):
+    account = db().get(Account, account_id)
+    if account is None:
+        raise NotFound("No such account.")
+    from services.identity.db.models import PatientLink
+    from sqlalchemy import select
+    rows = db().scalars(select(PatientLink).where(PatientLink.account_id == account.id,
+                                                  PatientLink.revoked_at.is_(None))).all()
+    return jsonify([accounts.describe_link(row) for row in rows])

@@ -1,0 +1,55 @@
+"""marshmallow schemas for identity's JSON APIs (input and output apart)."""
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+
+class ClientInput(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    redirect_uris = fields.List(fields.String(validate=validate.Length(max=500)), load_default=list)
+    post_logout_redirect_uris = fields.List(fields.String(validate=validate.Length(max=500)), load_default=list)
+    backchannel_logout_uri = fields.String(load_default=None, allow_none=True)
+    public = fields.Boolean(load_default=False)
+    first_party = fields.Boolean(load_default=False)
+    practice_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    scope = fields.String(load_default="openid profile email")
+    grant_types = fields.List(fields.String(validate=validate.OneOf(
+        ["authorization_code", "refresh_token", "client_credentials"])), load_default=None)
+    token_endpoint_auth_method = fields.String(load_default=None, allow_none=True)
+    id_token_signed_response_alg = fields.String(load_default="ES256")
+    subject_type = fields.String(load_default="pairwise")
+    sector_identifier = fields.String(load_default=None, allow_none=True)
+    jwks = fields.Dict(load_default=None, allow_none=True)
+
+
+class ClientUpdate(ClientInput):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+
+    class Meta:
+        unknown = RAISE
+
+
+class AccountInput(Schema):
+    class Meta:
+        unknown = RAISE
+
+    username = fields.String(required=True, validate=validate.Length(min=1, max=254))
+    password = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1024))
+    email = fields.Email(load_default=None, allow_none=True)
+    given_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=120))
+    family_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=120))
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
+
+
+class LinkInput(Schema):
+    class Meta:
+        unknown = RAISE
+
+    practice_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    patient_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    relationship = fields.String(load_default="self", validate=validate.OneOf(["self", "proxy"]))
+    display_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    valid_until = fields.AwareDateTime(load_default=None, allow_none=True)
