@@ -101,6 +101,8 @@ class Browser:
         """authorize → login page → credentials → back at the client with a code."""
         response, query = self.authorize(client, **params)
         page = self.follow(response)
+        if page.status_code == 302:  # already signed in: single sign-on
+            return page, query
         assert page.status_code == 200, page.get_data(as_text=True)
         response = self.follow(self.login(page, username))
         return response, query

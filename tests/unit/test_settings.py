@@ -1,6 +1,8 @@
 """Settings are typed, validated at start-up, and insecure values are refused outside dev."""
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 import shared.settings
@@ -13,6 +15,8 @@ PROD = {
     "IDENTITY_DATABASE_URL": "postgresql://identity@db.internal/identity",
     "IDENTITY_SECRET_KEY": "k" * 48,
     "IDENTITY_PUBLIC_URL": "https://id.carekey.example",
+    "IDENTITY_KEY_ENCRYPTION_KEY": base64.b64encode(bytes(range(32))).decode(),
+    "IDENTITY_PAIRWISE_SALT": "p" * 40,
 }
 
 
@@ -50,6 +54,13 @@ def test_valid_production_settings_load():
     ({"IDENTITY_PORT": "70000"}, "IDENTITY_PORT"),
     ({"TRUSTED_PROXIES": "-1"}, "TRUSTED_PROXIES"),
     ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+    ({"IDENTITY_KEY_ENCRYPTION_KEY": ""}, "IDENTITY_KEY_ENCRYPTION_KEY"),
+    ({"IDENTITY_KEY_ENCRYPTION_KEY": "bm90LTMyLWJ5dGVz"}, "IDENTITY_KEY_ENCRYPTION_KEY"),
+    ({"IDENTITY_KEY_ENCRYPTION_KEY": "%%%not base64%%%"}, "IDENTITY_KEY_ENCRYPTION_KEY"),
+    ({"IDENTITY_KEY_ENCRYPTION_KEY": "ZGV2LWNoYW5nZS1tZS1rZXktZW5jcnlwdGlvbi1rZXk="}, "IDENTITY_KEY_ENCRYPTION_KEY"),
+    ({"IDENTITY_PAIRWISE_SALT": "short"}, "IDENTITY_PAIRWISE_SALT"),
+    ({"IDENTITY_ACCESS_TOKEN_TTL": "999999"}, "IDENTITY_ACCESS_TOKEN_TTL"),
+    ({"IDENTITY_SIGNING_ALG": "HS256"}, "IDENTITY_SIGNING_ALG"),
 ])
 def test_bad_or_insecure_setting_outside_dev_is_refused_naming_the_variable(change, variable):
     with pytest.raises(SettingsError) as failure:

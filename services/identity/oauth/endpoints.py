@@ -7,8 +7,8 @@ from typing import Any
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
-from services.identity.db.models import AccessToken, Grant, RefreshToken
-from services.identity.domain import audit, secrets
+from services.identity.db.models import AccessToken, Client, Grant, RefreshToken
+from services.identity.domain import audit, claims as claim_rules, secrets
 from services.identity.domain.time import aware, epoch, now
 from services.identity.oauth.grants import CLIENT_AUTH_METHODS
 from services.identity.oauth.tokens import revoke_grant
@@ -106,5 +106,9 @@ class Introspection(IntrospectionEndpoint):
             return {"active": True, "token_type": "Bearer",
                     **{key: token.claims[key] for key in keep if key in token.claims}}
         refresh = token.refresh
-        return {"active": True, "token_type": "refresh_token", "scope": refresh.scope, "client_id": refresh.client_id,
-                "exp": epoch(refresh.expires_at), "iat": epoch(refresh.issued_at), "iss": self.server.runtime.settings.issuer}
+        session = self.server.runtime.db()
+        client = session.get(Client, refresh.client_id)
+        subject = claim_rules.subject(token.grant.account_id, client, self.server.runtime.settings.pairwise_salt)
+        return {"active": True, "scope": refresh.scope, "client_id": refresh.client_id, "sub": subject,
+                "exp": epoch(refresh.expires_at), "iat": epoch(refresh.issued_at),
+                "iss": self.server.runtime.settings.issuer}
