@@ -15,7 +15,7 @@ from services.identity.db.models import AuditEvent, SsoSession
 from services.identity.domain.time import now
 from shared.database import transaction
 from tests.identity.conftest import callback_params
-from tests.identity.steps import bearer, keyset, login_and_exchange, refresh
+from tests.identity.steps import keyset, login_and_exchange, refresh
 
 
 class LogoutReceiver:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, request, url_for
 
-from services.identity.db.models import Account, Client
+from services.identity.db.models import Client
 from services.identity.domain import accounts, audit, interaction as flow, scopes as scope_rules, sessions
 from services.identity.domain.claims import parse_claims_parameter
 from services.identity.web import csrf

@@ -1,7 +1,7 @@
 """The token, revocation and introspection endpoints (Authlib), answering RFC 6749 errors."""
 from __future__ import annotations
 
-from flask import Blueprint, g
+from flask import Blueprint
 
 from services.identity.web.context import services
 
