@@ -18,13 +18,14 @@ from datetime import timedelta
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from joserfc.jwk import ECKey, RSAKey
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.identity.db.models import SigningKey
 from services.identity.domain.time import aware, now
 
 ALGORITHMS = ("ES256", "RS256")
+_ENSURE_LOCK = 0x63617265  # any constant: serialises first-start key generation on PostgreSQL
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ class KeyRing:
     def ensure(self) -> None:
         """At first start: one active key per algorithm."""
         with self.sessions() as session, session.begin():
+            if session.get_bind().dialect.name == "postgresql":  # several workers start at once
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ENSURE_LOCK})
             for alg in ALGORITHMS:
                 exists = session.scalar(select(SigningKey.kid).where(SigningKey.alg == alg,
                                                                       SigningKey.state == "active"))

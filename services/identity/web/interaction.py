@@ -2,6 +2,8 @@
 (`domain/interaction.py`) what comes next and tell it what the user did."""
 from __future__ import annotations
 
+from functools import wraps
+
 from flask import Blueprint, redirect, request, url_for
 
 from services.identity.db.models import Client
@@ -38,11 +40,22 @@ def _details(pending, client, sso):
     return flow.next_stage(db(), client, pending.params, sso, pending, claims, remembered), claims
 
 
+def step(view):
+    """A page step: load the pending interaction (forms also check CSRF) or say it expired."""
+    @wraps(view)
+    def load_then(uid: str):
+        if request.method == "POST":
+            csrf.protect()
+        pending, client, sso = _load(uid)
+        if pending is None:
+            return problem_page(*EXPIRED, status=410)
+        return view(uid, pending, client, sso)
+    return load_then
+
+
 @bp.get("/<uid>")
-def show(uid: str):
-    pending, client, sso = _load(uid)
-    if pending is None:
-        return problem_page(*EXPIRED, status=410)
+@step
+def show(uid: str, pending, client, sso):
     details, claims = _details(pending, client, sso)
     if details.stage == flow.DONE:
         flow.complete(pending)
@@ -63,11 +76,8 @@ def render_stage(details: flow.Details, error: str | None = None, status: int = 
 
 
 @bp.post("/<uid>/login")
-def login(uid: str):
-    csrf.protect()
-    pending, client, sso = _load(uid)
-    if pending is None:
-        return problem_page(*EXPIRED, status=410)
+@step
+def login(uid: str, pending, client, sso):
     if request.form.get("action") == "cancel":
         flow.complete(pending)
         return deny(client, pending.params, "The user cancelled the sign-in.")
@@ -97,11 +107,8 @@ def login(uid: str):
 
 
 @bp.post("/<uid>/select")
-def select(uid: str):
-    csrf.protect()
-    pending, client, sso = _load(uid)
-    if pending is None:
-        return problem_page(*EXPIRED, status=410)
+@step
+def select(uid: str, pending, client, sso):
     details, _ = _details(pending, client, sso)
     if details.stage != flow.SELECT_PATIENT:
         return redirect(url_for("interaction.show", uid=uid), code=303)
@@ -114,11 +121,8 @@ def select(uid: str):
 
 
 @bp.post("/<uid>/consent")
-def consent(uid: str):
-    csrf.protect()
-    pending, client, sso = _load(uid)
-    if pending is None:
-        return problem_page(*EXPIRED, status=410)
+@step
+def consent(uid: str, pending, client, sso):
     details, _ = _details(pending, client, sso)
     if details.stage != flow.CONSENT:
         return redirect(url_for("interaction.show", uid=uid), code=303)
