@@ -95,10 +95,10 @@ def link_patient(session: Session, account: Account, *, practice_id: str, patien
 def describe_account(account: Account) -> dict:
     return {"id": account.id, "username": account.username, "email": account.email,
             "given_name": account.given_name, "family_name": account.family_name,
-            "created_at": account.created_at.isoformat()}
+            "created_at": aware(account.created_at).isoformat()}
 
 
 def describe_link(link: PatientLink) -> dict:
     return {"id": link.id, "practice_id": link.practice_id, "patient_id": link.patient_id,
             "relationship": link.relationship, "display_name": link.display_name,
-            "valid_until": link.valid_until.isoformat() if link.valid_until else None}
+            "valid_until": aware(link.valid_until).isoformat() if link.valid_until else None}

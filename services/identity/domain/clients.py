@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from services.identity.db.models import Client
 from services.identity.domain import scopes as scope_rules
 from services.identity.domain import secrets
-from services.identity.domain.time import now
+from services.identity.domain.time import aware, now
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
@@ -41,7 +41,7 @@ class ClientSpec:
 
 def validate_uri(uri: str, *, what: str) -> str:
     parts = urlsplit(uri)
-    if not parts.scheme or parts.fragment or (parts.scheme in ("http", "https") and not parts.hostname):
+    if not parts.scheme or "#" in uri or (parts.scheme in ("http", "https") and not parts.hostname):
         raise ClientError(f"{what} must be an absolute URI without a fragment: {uri!r}")
     if parts.scheme == "http" and parts.hostname not in LOOPBACK:
         raise ClientError(f"{what} must use https (http is allowed only for localhost): {uri!r}")
@@ -149,5 +149,5 @@ def describe(client: Client, *, spec_only: bool = False) -> dict[str, Any]:
     }
     if spec_only:
         return data
-    return {"client_id": client.client_id, **data, "created_at": client.created_at.isoformat(),
+    return {"client_id": client.client_id, **data, "created_at": aware(client.created_at).isoformat(),
             "disabled": client.disabled_at is not None}

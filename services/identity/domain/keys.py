@@ -88,6 +88,10 @@ class KeyRing:
                                                                       SigningKey.state == "active"))
                 if not exists:
                     session.add(self._new_row(alg, "active"))
+                upcoming = session.scalar(select(SigningKey.kid).where(SigningKey.alg == alg,
+                                                                        SigningKey.state == "next"))
+                if not upcoming:  # published now, so it is cached by clients before it ever signs
+                    session.add(self._new_row(alg, "next"))
         self.invalidate()
         self.ready = True
 
@@ -128,8 +132,9 @@ class KeyRing:
     def describe(self) -> list[dict]:
         with self.sessions() as session:
             rows = session.scalars(select(SigningKey).order_by(SigningKey.created_at)).all()
-            return [{"kid": r.kid, "alg": r.alg, "state": r.state, "created_at": r.created_at.isoformat(),
-                     "publish_until": r.publish_until.isoformat() if r.publish_until else None} for r in rows]
+            return [{"kid": r.kid, "alg": r.alg, "state": r.state, "created_at": aware(r.created_at).isoformat(),
+                     "publish_until": aware(r.publish_until).isoformat() if r.publish_until else None}
+                    for r in rows]
 
     def _new_row(self, alg: str, state: str) -> SigningKey:
         key = _generate(alg)

@@ -6,7 +6,7 @@ from marshmallow import ValidationError
 
 from services.identity.domain import audit, clients
 from services.identity.web.api_auth import require_scope
-from services.identity.web.context import client_ip, db
+from services.identity.web.context import client_ip, db, no_store
 from services.identity.web.schemas import ClientInput, ClientUpdate
 from shared.errors import AppError, InvalidRequest, NotFound
 
@@ -53,7 +53,7 @@ def create_client():
     body = clients.describe(client)
     if secret:
         body["client_secret"] = secret
-    return jsonify(body), 201
+    return no_store(jsonify(body)), 201
 
 
 @bp.get("/clients/<client_id>")
@@ -66,9 +66,13 @@ def show_client(client_id: str):
 @require_scope(SCOPE)
 def update_client(client_id: str):
     changes = _load(ClientUpdate(partial=True), _json_body())
+    fixed = sorted(set(changes) - set(clients.UPDATABLE))
+    if fixed:
+        raise InvalidRequest(f"These cannot change after registration: {', '.join(fixed)}. "
+                             "Register a new client instead.")
     client = _client(client_id)
     try:
-        clients.update_client(db(), client, {k: v for k, v in changes.items() if k in clients.UPDATABLE})
+        clients.update_client(db(), client, changes)
     except clients.ClientError as exc:
         raise InvalidRequest(str(exc)) from None
     audit.record(db(), "client", "updated", client_id=client.client_id, ip=client_ip())
@@ -93,4 +97,4 @@ def rotate_secret(client_id: str):
     except clients.ClientError as exc:
         raise AppError("invalid_request", 409, str(exc)) from None
     audit.record(db(), "client", "secret_rotated", client_id=client.client_id, ip=client_ip())
-    return jsonify({"client_id": client.client_id, "client_secret": secret})
+    return no_store(jsonify({"client_id": client.client_id, "client_secret": secret}))

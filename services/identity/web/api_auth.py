@@ -15,7 +15,7 @@ def require_scope(scope: str):
         def guarded(*args, **kwargs):
             token = presented_token()
             if token is None:
-                return bearer_error(401, "invalid_request", "A bearer token is required.")
+                return bearer_error(401, None, "A bearer token is required.")
             presented = authenticate(token, audience=services().settings.issuer)
             if presented is None:
                 return bearer_error(401, "invalid_token", "The access token is not valid.")

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response, json, request
 
-from services.identity.db.models import AccessToken, Grant
+from services.identity.db.models import AccessToken, Client, Grant
 from services.identity.web.context import db, services
 
 
@@ -20,11 +20,13 @@ class Presented:
         return set((self.claims.get("scope") or "").split())
 
 
-def bearer_error(status: int, error: str, description: str, scope: str | None = None) -> Response:
-    challenge = f'Bearer error="{error}", error_description="{description}"'
+def bearer_error(status: int, error: str | None, description: str, scope: str | None = None) -> Response:
+    """RFC 6750 §3: no error code when the request carried no token at all."""
+    challenge = f'Bearer error="{error}", error_description="{description}"' if error else "Bearer"
     if scope:
         challenge += f', scope="{scope}"'
-    response = Response(json.dumps({"error": error, "error_description": description}), status=status,
+    response = Response(json.dumps({"error": error or "invalid_request", "error_description": description}),
+                        status=status,
                         mimetype="application/json")
     response.headers["WWW-Authenticate"] = challenge
     response.headers["Cache-Control"] = "no-store"
@@ -50,6 +52,9 @@ def authenticate(token: str | None, *, audience: str | None = None) -> Presented
         aud = claims.get("aud")
         if audience not in (aud if isinstance(aud, list) else [aud]):
             return None
+    client = db().get(Client, claims.get("client_id"))
+    if client is None or client.disabled_at is not None:
+        return None
     record = db().get(AccessToken, claims["jti"])
     if record is not None and record.revoked_at is not None:
         return None

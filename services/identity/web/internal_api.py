@@ -30,6 +30,8 @@ def _load(schema):
 @require_scope(SCOPE)
 def create_account():
     values = _load(AccountInput())
+    if not values["username"].strip():
+        raise InvalidRequest("The request has invalid fields.", errors={"username": ["Must not be blank."]})
     try:
         account = accounts.create_account(db(), **values)
     except accounts.AccountError as exc:

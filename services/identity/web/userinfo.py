@@ -15,7 +15,7 @@ bp = Blueprint("userinfo", __name__)
 def userinfo():
     token = presented_token(allow_form=True)
     if token is None:
-        return bearer_error(401, "invalid_request", "An access token is required.")
+        return bearer_error(401, None, "An access token is required.")
     presented = authenticate(token)
     if presented is None or presented.grant is None:
         return bearer_error(401, "invalid_token", "The access token is not valid.")
