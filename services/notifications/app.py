@@ -1,16 +1,22 @@
-"""Notifications's app factory: the only wiring point."""
+"""Notifications' app factory: health, the Twilio status callback, and (embedded) the local outbox."""
 from __future__ import annotations
 
 from flask import Flask
 
 from services.notifications import settings as notifications_settings
+from services.notifications.web.pages import outbox_bp, twilio_bp
+from services.notifications.wiring import build_deliverer
 from shared.logging import configure_logging
-from shared.settings import ServiceSettings
 from shared.web import create_service_app
 
 
-def create_app(settings: ServiceSettings | None = None) -> Flask:
+def create_app(settings=None) -> Flask:
     if settings is None:
         settings = notifications_settings.load()
         configure_logging(settings.service, level=settings.common.log_level, json=settings.common.log_json)
-    return create_service_app(settings, __name__)
+    app = create_service_app(settings, __name__)
+    app.extensions["carekey.deliverer"] = build_deliverer(settings, app.extensions["carekey.sessions"])
+    app.register_blueprint(twilio_bp)
+    if "console" in (settings.email_backend, settings.sms_backend):
+        app.register_blueprint(outbox_bp)
+    return app

@@ -7,3 +7,8 @@ from shared.messaging.topology import WorkQueue
 REQUESTS = WorkQueue("notifications.requests", routing_keys=("notification.#",))
 
 WORK_QUEUES = (REQUESTS,)
+
+
+def requests_queue(settings) -> WorkQueue:
+    """The work queue as configured (tests and parallel deployments use their own names)."""
+    return WorkQueue(settings.queue, routing_keys=(settings.routing_key,), backoff=settings.retry_backoff)

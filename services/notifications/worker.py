@@ -4,26 +4,26 @@ from __future__ import annotations
 import signal
 
 from services.notifications.handlers import RequestHandler
-from services.notifications.queues import REQUESTS
+from services.notifications.queues import requests_queue
+from services.notifications.wiring import build_deliverer
 from shared.database import make_engine, make_session_factory
 from shared.messaging.broker import connect
 from shared.messaging.consumer import QueueConsumer
 from shared.messaging.topology import WorkQueue
-from shared.settings import ServiceSettings
 
 
-def build_consumer(settings: ServiceSettings, *, queue: WorkQueue = REQUESTS,
-                   prefetch_count: int = 10) -> QueueConsumer:
+def build_consumer(settings, *, queue: WorkQueue | None = None) -> QueueConsumer:
     sessions = make_session_factory(make_engine(settings.database_url))
-    return QueueConsumer(connect(settings.common.amqp_url), queue, RequestHandler(sessions),
-                         prefetch_count=prefetch_count)
+    handler = RequestHandler(build_deliverer(settings, sessions))
+    return QueueConsumer(connect(settings.common.amqp_url), queue or requests_queue(settings), handler,
+                         prefetch_count=settings.prefetch, on_dead_letter=handler.give_up)
 
 
-def run(settings: ServiceSettings) -> None:
+def run(settings) -> None:
     consumer = build_consumer(settings)
 
     def stop(_signum, _frame):
-        consumer.should_stop = True  # the consume loop ends after the current message
+        consumer.should_stop = True  # the consume loop ends after the message in hand
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

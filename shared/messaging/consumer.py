@@ -38,8 +38,9 @@ class PermanentError(Exception):
 
 class QueueConsumer(ConsumerMixin):
     def __init__(self, connection: Connection, work_queue: WorkQueue, handler: Handler, *,
-                 prefetch_count: int = 10) -> None:
+                 prefetch_count: int = 10, on_dead_letter: Callable[[dict[str, Any], str], None] | None = None) -> None:
         self.connection = connection
+        self.on_dead_letter = on_dead_letter  # told when a valid message is given up on
         self.work_queue = work_queue
         self.handler = handler
         self.prefetch_count = prefetch_count
@@ -74,12 +75,12 @@ class QueueConsumer(ConsumerMixin):
             try:
                 self.handler(envelope)
             except PermanentError as exc:
-                self.dead_letter(message, f"permanent: {exc}")
+                self.dead_letter(message, f"permanent: {exc}", envelope)
                 return
             except Exception as exc:  # transient: retry with backoff
                 log.warning("message handling failed", extra={"type": envelope["type"],
                                                               "error": type(exc).__name__})
-                self.retry_or_dead_letter(message, type(exc).__name__)
+                self.retry_or_dead_letter(message, type(exc).__name__, envelope)
                 return
             message.ack()
         finally:
@@ -88,10 +89,10 @@ class QueueConsumer(ConsumerMixin):
     def on_decode_error(self, message: Message, exc: Exception) -> None:
         self.dead_letter(message, f"undecodable: {type(exc).__name__}")
 
-    def retry_or_dead_letter(self, message: Message, reason: str) -> None:
+    def retry_or_dead_letter(self, message: Message, reason: str, envelope: dict | None = None) -> None:
         attempt = int((message.headers or {}).get(RETRY_HEADER, 1))
         if attempt >= self.work_queue.max_attempts:
-            self.dead_letter(message, f"retries exhausted: {reason}")
+            self.dead_letter(message, f"retries exhausted: {reason}", envelope)
             return
         delay = self.work_queue.backoff[attempt - 1]
         headers = {**(message.headers or {}), RETRY_HEADER: attempt + 1,
@@ -99,10 +100,12 @@ class QueueConsumer(ConsumerMixin):
         self._copy(message, self.work_queue.retry_name(attempt), headers)
         message.ack()
 
-    def dead_letter(self, message: Message, reason: str) -> None:
+    def dead_letter(self, message: Message, reason: str, envelope: dict | None = None) -> None:
         log.error("message dead-lettered", extra={"queue": self.work_queue.name, "reason": reason[:200]})
         headers = {**(message.headers or {}), "x-carekey-dead-reason": reason[:500]}
         self._copy(message, self.work_queue.dead_letter_name, headers)
+        if envelope is not None and self.on_dead_letter is not None:
+            self.on_dead_letter(envelope, reason)  # before the ack: if it fails, the message comes back
         message.ack()
 
     def _copy(self, message: Message, queue_name: str, headers: dict) -> None:

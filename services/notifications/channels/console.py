@@ -1,0 +1,24 @@
+"""The embedded default's channel: nothing leaves the machine; messages land in a local outbox
+that the notifications service shows at /outbox, so a newcomer can read invitations and codes."""
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.notifications.channels.base import Outgoing, TimedChannel
+from services.notifications.db.models import LocalOutboxMessage
+from services.notifications.domain.clock import now
+
+
+class ConsoleOutbox(TimedChannel):
+    def __init__(self, name: str, sessions: sessionmaker[Session]) -> None:
+        self.name = name
+        self.sessions = sessions
+
+    def _send(self, message: Outgoing) -> str | None:
+        with self.sessions() as session, session.begin():
+            row = LocalOutboxMessage(notification_id=message.notification_id, channel=message.channel,
+                                     to=message.to, subject=message.subject, text=message.text,
+                                     html=message.html, created_at=now())
+            session.add(row)
+            session.flush()
+            return f"local-{row.id}"
