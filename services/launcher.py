@@ -111,6 +111,8 @@ def _print_urls(settings) -> None:
     print("\nCareKey is running (embedded: SQLite files and the message queue under var/).\n")
     for name, s in settings.items():
         print(f"  {name:<{width}}  {s.public_url}   health: {s.public_url}/readyz")
+    outbox = settings["notifications"].public_url
+    print(f"\n  Emails, texts and voice calls the suite sends: {outbox}/outbox")
     print("\nPress Ctrl-C to stop.\n", flush=True)
 
 

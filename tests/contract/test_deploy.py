@@ -23,7 +23,10 @@ RUNTIME_VARIABLES = {"PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_WO
 
 
 def known_variables() -> set[str]:
-    names = {field.data_key for field in CommonSchema().fields.values()}
+    from services.identity.settings import IdentitySchema
+    from services.notifications.settings import NotificationsSchema
+    names = {field.data_key for schema in (CommonSchema(), IdentitySchema(), NotificationsSchema())
+             for field in schema.fields.values()}
     for service, port in SERVICES.items():
         names |= {field.data_key for field in service_schema(service.upper(), port, service).fields.values()}
     return names | RUNTIME_VARIABLES

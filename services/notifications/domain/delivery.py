@@ -98,12 +98,13 @@ class Deliverer:
         if expires is not None and aware(expires) <= self.clock():
             return "expired before it could be sent"
         moment = self.clock()
-        sent_since = lambda since: session.scalar(  # noqa: E731
-            select(func.count()).select_from(Notification).where(
-                Notification.recipient_digest == row.recipient_digest, Notification.id != row.id,
-                Notification.status.in_(("sending", "sent", "delivered")), Notification.created_at >= since))
-        if sent_since(moment - timedelta(hours=1)) >= self.limits.per_hour or \
-                sent_since(moment - timedelta(days=1)) >= self.limits.per_day:
+        hour_ago, day_ago = moment - timedelta(hours=1), moment - timedelta(days=1)
+        last_hour, last_day = session.execute(
+            select(func.count().filter(Notification.created_at >= hour_ago), func.count())
+            .where(Notification.recipient_digest == row.recipient_digest, Notification.id != row.id,
+                   Notification.status.in_(("sending", "sent", "delivered")),
+                   Notification.created_at >= day_ago)).one()
+        if last_hour >= self.limits.per_hour or last_day >= self.limits.per_day:
             return "rate limited: too many messages to this recipient"
         return None
 
