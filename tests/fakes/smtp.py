@@ -50,8 +50,9 @@ class _Handler:
 
 
 class FakeSmtp:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, credentials: tuple[str, str] | None = None) -> None:
         self.port = port or free_port()
+        self.credentials = credentials
         self.messages: list[Message] = []
         self.refuse: set[str] = set()
         self.stall_seconds = 0.0
@@ -60,9 +61,18 @@ class FakeSmtp:
         self._controller: Controller | None = None
 
     def start(self) -> "FakeSmtp":
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        options = {}
+        if self.credentials:  # AUTH over plain text is allowed here only because it is a local test
+            options = dict(authenticator=self._authenticate, auth_required=True, auth_require_tls=False)
+        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, **options)
         self._controller.start()
         return self
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+        ok = isinstance(auth_data, LoginPassword) and (
+            auth_data.login.decode(), auth_data.password.decode()) == self.credentials
+        return AuthResult(success=ok)
 
     def stop(self) -> None:
         if self._controller is not None:

@@ -159,3 +159,18 @@ def test_nothing_sensitive_in_the_logs(smtp, worker, publish, state, caplog):
     text = "\n".join(f"{r.getMessage()} {vars(r)}" for r in ours)
     assert "917364" not in text and request["payload"]["recipient"]["email"] not in text
     assert re.search(r"notification handled", text)
+
+
+def test_smtp_authentication_succeeds_with_the_right_password(worker, publish, state, settings):
+    import dataclasses
+    from tests.fakes.smtp import FakeSmtp
+    server = FakeSmtp(credentials=("carekey", "s3cret-pass")).start()
+    try:
+        worker(dataclasses.replace(settings, smtp_port=server.port, smtp_username="carekey",
+                                   smtp_password="s3cret-pass"))
+        request = notification("email")
+        publish(request)
+        assert wait_for_status(state, request["id"], "sent")
+        assert len(server.to(request["payload"]["recipient"]["email"])) == 1
+    finally:
+        server.stop()
