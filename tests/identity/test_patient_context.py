@@ -62,3 +62,19 @@ def test_guardian_chooses_among_patients_and_only_valid_links_show(browser, api,
                                              code_challenge=challenge, code_challenge_method="S256")[0])
     assert "Whose records?" in again.get_data(as_text=True)
     assert re.search(r'value="p-self"', again.get_data(as_text=True))
+
+
+def test_access_token_lists_the_valid_links_for_the_records_gateway(browser, api, make_client, make_account,
+                                                                    identity_db):
+    client, account = portal(make_client, "practice-3"), make_account()
+    link(identity_db, account, "practice-3", "p-own", "self", "Pat Lee")
+    link(identity_db, account, "practice-4", "p-child", "proxy", "Sam Lee")
+    link(identity_db, account, "practice-4", "p-old", "proxy", "Old", valid_until=datetime.now(timezone.utc) - timedelta(1))
+    verifier, challenge = pkce_pair()
+    response, _ = browser.sign_in(client, account.username, scope=SCOPE, code_challenge=challenge,
+                                  code_challenge_method="S256")
+    token = exchange(api, client, callback_params(response)["code"], verifier).json
+    claims = decode(api, token["access_token"]).claims
+    assert claims["practice"] == "practice-3" and claims["patient"] == "p-own"
+    assert claims["links"] == [{"practice": "practice-3", "patient": "p-own", "relationship": "self"},
+                               {"practice": "practice-4", "patient": "p-child", "relationship": "proxy"}]

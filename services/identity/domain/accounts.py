@@ -72,6 +72,15 @@ def links_at_practice(session: Session, account_id: str, practice_id: str | None
     return [link for link in links if link.valid_until is None or aware(link.valid_until) > moment]
 
 
+def valid_links(session: Session, account_id: str) -> list[PatientLink]:
+    """Every patient this account may act for right now, at every practice."""
+    moment = now()
+    links = session.scalars(select(PatientLink).where(PatientLink.account_id == account_id,
+                                                      PatientLink.revoked_at.is_(None))
+                            .order_by(PatientLink.practice_id, PatientLink.patient_id)).all()
+    return [link for link in links if link.valid_until is None or aware(link.valid_until) > moment]
+
+
 def count_accounts(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Account))
 

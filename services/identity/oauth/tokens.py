@@ -15,7 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from services.identity.db.models import AccessToken, Account, Client, Grant, RefreshToken
-from services.identity.domain import claims as claim_rules
+from services.identity.domain import accounts, claims as claim_rules
 from services.identity.domain import secrets
 from services.identity.domain.time import epoch, now
 
@@ -58,6 +58,12 @@ class TokenIssuer:
                 claims["patient"] = grant.patient_id
             if client.practice_id:
                 claims["practice"] = client.practice_id
+            if any(s.startswith("patient/") for s in scope.split()):
+                # whom the account may act for, everywhere, when the token was issued: the records
+                # gateway applies its own rules (proxy age rules, shared labs) on top, at read time
+                claims["links"] = [{"practice": link.practice_id, "patient": link.patient_id,
+                                    "relationship": link.relationship}
+                                   for link in accounts.valid_links(session, grant.account_id)]
             session.add(AccessToken(jti=jti, grant_id=grant.id, client_id=client.client_id,
                                     expires_at=moment + timedelta(seconds=ttl)))
         return self._sign(claims, alg=self.settings.default_signing_alg, typ=ACCESS_TOKEN_TYP), ttl
