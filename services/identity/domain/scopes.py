@@ -8,6 +8,7 @@ OIDC_SCOPES = {
     "profile": "Your name and username",
     "email": "Your email address",
     "phone": "Your phone number",
+    "address": "Your postal address",
     "offline_access": "Stay connected when you are not using the app",
     "fhirUser": "Know which patient record is yours",
     "launch/patient": "Know which patient you chose",
