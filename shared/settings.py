@@ -43,6 +43,19 @@ def env_field(kind: type[fields.Field], name: str, *, dev_default: Any = None, *
     return field
 
 
+class JsonObject(fields.Dict):
+    """A JSON object given as one environment variable, e.g. '{"practice-a": "seed-001"}'."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            import json
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValidationError("must be a JSON object") from None
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 def url_field(name: str, *, schemes: set[str], dev_default: str | None = None, **kwargs) -> fields.Field:
     return env_field(fields.String, name, dev_default=dev_default,
                      validate=_scheme_validator(name, schemes), **kwargs)

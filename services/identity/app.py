@@ -35,6 +35,10 @@ def create_app(settings: identity_settings.IdentitySettings | None = None) -> Fl
     if settings.common.is_dev and settings.issuer.startswith("http://"):
         os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # dev only: the issuer is plain http on loopback
     app = create_service_app(settings, __name__)
+    for practice, rules in settings.password_policy_overrides.items():
+        app.logger.warning("PASSWORD POLICY OVERRIDE: practice %s uses the legacy %s rules, weaker than "
+                           "NIST SP 800-63B; remove IDENTITY_PASSWORD_POLICY_OVERRIDES once it has migrated",
+                           practice, rules)
     app.config.update(SESSION_COOKIE_NAME="carekey_ui", SESSION_COOKIE_HTTPONLY=True)
     context.install(app)
     keyring = KeyRing(app.extensions["carekey.sessions"], settings.key_encryption_key,

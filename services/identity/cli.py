@@ -171,7 +171,8 @@ def create_account(username, password, email, given_name, family_name):
     try:
         with _unit_of_work() as session:
             account = accounts.create_account(session, username=username, password=password, email=email,
-                                              given_name=given_name, family_name=family_name)
+                                              given_name=given_name, family_name=family_name,
+                                              policy=identity_settings.load().password_policy())
             _echo(accounts.describe_account(account))
     except accounts.AccountError as exc:
         _fail(str(exc))

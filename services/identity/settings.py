@@ -9,7 +9,7 @@ from typing import Mapping
 
 from marshmallow import fields, validate
 
-from shared.settings import (EnvSchema, ServiceSettings, SettingsError, check_secret, env_field,
+from shared.settings import (EnvSchema, JsonObject, ServiceSettings, SettingsError, check_secret, env_field,
                              load_service_settings, load_settings)
 
 NAME = "identity"
@@ -40,6 +40,12 @@ class IdentitySchema(EnvSchema):
                                  validate=validate.Range(min=300))
     interaction_ttl = env_field(fields.Integer, "IDENTITY_INTERACTION_TTL", load_default=15 * 60,
                                 validate=validate.Range(min=60, max=3600))
+    password_min_length = env_field(fields.Integer, "IDENTITY_PASSWORD_MIN_LENGTH", load_default=15,
+                                    validate=validate.Range(min=8, max=64))
+    password_min_length_mfa = env_field(fields.Integer, "IDENTITY_PASSWORD_MIN_LENGTH_MFA", load_default=8,
+                                        validate=validate.Range(min=8, max=64))
+    password_policy_overrides = env_field(JsonObject, "IDENTITY_PASSWORD_POLICY_OVERRIDES", load_default=dict,
+                                          keys=fields.String(), values=fields.String())
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,18 @@ class IdentitySettings:
     session_idle: int
     session_absolute: int
     interaction_ttl: int
+    password_min_length: int
+    password_min_length_mfa: int
+    password_policy_overrides: dict
+
+    def password_policy(self, practice_id: str | None = None):
+        """The policy for accounts registered at *practice_id* (a practice may keep a seed's rules)."""
+        from services.identity.domain.password_policy import Policy, legacy_policy
+        override = self.password_policy_overrides.get(practice_id or "")
+        if override:
+            return legacy_policy(override)
+        return Policy("nist", min_length=self.password_min_length,
+                      min_length_with_second_factor=self.password_min_length_mfa)
 
     # what the shared plumbing reads
     def __getattr__(self, name):
@@ -80,6 +98,12 @@ def load(environ: Mapping[str, str] | None = None) -> IdentitySettings:
         check_secret("IDENTITY_KEY_ENCRYPTION_KEY", "change-me", env=base.common.env)
     check_secret("IDENTITY_PAIRWISE_SALT", values["pairwise_salt"], env=base.common.env)
     values["key_encryption_key"] = kek
+    from services.identity.domain.password_policy import legacy_policy
+    for practice, name in values["password_policy_overrides"].items():
+        try:
+            legacy_policy(name)
+        except ValueError as exc:
+            raise SettingsError(f"IDENTITY_PASSWORD_POLICY_OVERRIDES: {practice}: {exc}") from None
     env = os.environ if environ is None else environ
     values["records_audience"] = (values["records_audience"] or env.get("RECORDS_PUBLIC_URL")
                                   or "http://127.0.0.1:8004").rstrip("/")

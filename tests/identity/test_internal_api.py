@@ -169,3 +169,12 @@ def test_internal_api_refuses_a_user_access_token(api, browser, make_client, mak
     response = api.post("/internal/accounts", headers=bearer(token["access_token"]),
                         json={"username": unique("viaUser"), "password": PASSWORD})
     assert response.status_code == 401
+
+
+def test_weak_password_is_refused_with_reasons(api, make_client):
+    client = make_client(redirect_uris=[], scope="identity:accounts", grant_types=["client_credentials"])
+    token = api.post("/token", data={"grant_type": "client_credentials"}, auth=(client.client_id, client.secret)).json
+    response = api.post("/internal/accounts", headers={"Authorization": f"Bearer {token['access_token']}"},
+                        json={"username": "weak-pass-user", "password": "password"})
+    assert response.status_code == 400 and response.mimetype == "application/problem+json"
+    assert any("breach" in p for p in response.json["errors"]["password"])

@@ -8,12 +8,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.identity.db.models import Account, PatientLink
-from services.identity.domain import passwords
+from services.identity.domain import password_policy, passwords
+from services.identity.domain.password_policy import Policy
 from services.identity.domain.time import aware, now
 
 
 class AccountError(ValueError):
     """A safe message about why an account could not be created."""
+
+
+DEFAULT_POLICY = Policy("nist")
 
 
 def username_key(username: str) -> str:
@@ -24,14 +28,30 @@ def find_by_username(session: Session, username: str) -> Account | None:
     return session.scalar(select(Account).where(Account.username_key == username_key(username)))
 
 
+class PasswordRejected(AccountError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(" ".join(problems))
+        self.problems = problems
+
+
+def check_password(password: str, policy: Policy, *, username: str | None, email: str | None,
+                   names: tuple[str | None, ...], has_second_factor: bool = False) -> None:
+    found = password_policy.problems(password, policy, has_second_factor=has_second_factor, username=username,
+                                     email=email, names=names)
+    if found:
+        raise PasswordRejected(found)
+
+
 def create_account(session: Session, *, username: str, password: str | None, email: str | None = None,
                    given_name: str | None = None, family_name: str | None = None,
-                   phone: str | None = None) -> Account:
+                   phone: str | None = None, policy: Policy = DEFAULT_POLICY) -> Account:
     username = username.strip()
     if not username or len(username) > 254:
         raise AccountError("Choose a username of 1 to 254 characters.")
     if find_by_username(session, username) is not None:
         raise AccountError("That username is taken. Choose another.")
+    if password is not None:
+        check_password(password, policy, username=username, email=email, names=(given_name, family_name))
     account = Account(id=str(uuid.uuid4()), username=username, username_key=username_key(username),
                       email=email, email_verified=False, given_name=given_name, family_name=family_name,
                       phone=phone, password_hash=passwords.hash_password(password) if password else None,

@@ -8,7 +8,7 @@ from marshmallow import ValidationError
 from services.identity.db.models import Account
 from services.identity.domain import accounts, audit
 from services.identity.web.api_auth import require_scope
-from services.identity.web.context import client_ip, db
+from services.identity.web.context import client_ip, db, services
 from services.identity.web.schemas import AccountInput, LinkInput
 from shared.errors import AppError, InvalidRequest, NotFound
 
@@ -32,8 +32,11 @@ def create_account():
     values = _load(AccountInput())
     if not values["username"].strip():
         raise InvalidRequest("The request has invalid fields.", errors={"username": ["Must not be blank."]})
+    policy = services().settings.password_policy(values.pop("practice_id"))
     try:
-        account = accounts.create_account(db(), **values)
+        account = accounts.create_account(db(), policy=policy, **values)
+    except accounts.PasswordRejected as exc:
+        raise InvalidRequest("The password does not meet the policy.", errors={"password": exc.problems}) from None
     except accounts.AccountError as exc:
         raise AppError("conflict", 409, str(exc)) from None
     audit.record(db(), "account", "created", account_id=account.id, ip=client_ip())

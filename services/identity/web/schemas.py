@@ -42,6 +42,7 @@ class AccountInput(Schema):
     given_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=120))
     family_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=120))
     phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
+    practice_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
 
 
 class LinkInput(Schema):
