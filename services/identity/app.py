@@ -10,6 +10,7 @@ from flask import Flask
 from services.identity import settings as identity_settings
 from services.identity.domain.keys import KeyRing
 from services.identity.domain.sessions import Timeouts
+from services.identity.domain.throttle import Limits
 from services.identity.oauth.runtime import Runtime
 from services.identity.oauth.server import CareKeyAuthorizationServer, build_server
 from services.identity.web import (account, admin_api, authorize, context, discovery, interaction, internal_api,
@@ -26,6 +27,7 @@ class IdentityServices:
     server: CareKeyAuthorizationServer
     timeouts: Timeouts
     discovery: dict
+    limits: Limits
 
 
 def create_app(settings: identity_settings.IdentitySettings | None = None) -> Flask:
@@ -50,7 +52,9 @@ def create_app(settings: identity_settings.IdentitySettings | None = None) -> Fl
         settings=settings, keyring=keyring, server=server,
         timeouts=Timeouts(idle=timedelta(seconds=settings.session_idle),
                           absolute=timedelta(seconds=settings.session_absolute)),
-        discovery=metadata(settings.issuer))
+        discovery=metadata(settings.issuer),
+        limits=Limits(pair_threshold=settings.lockout_threshold, pair_lock=timedelta(minutes=settings.lockout_minutes),
+                      account_ceiling=settings.account_failure_ceiling, ip_threshold=settings.ip_failures_per_window))
     @app.before_request
     def _first_start_keys() -> None:
         # Generated at first start, before any request opens a transaction; a database that is

@@ -40,6 +40,14 @@ class IdentitySchema(EnvSchema):
                                  validate=validate.Range(min=300))
     interaction_ttl = env_field(fields.Integer, "IDENTITY_INTERACTION_TTL", load_default=15 * 60,
                                 validate=validate.Range(min=60, max=3600))
+    lockout_threshold = env_field(fields.Integer, "IDENTITY_LOCKOUT_THRESHOLD", load_default=5,
+                                  validate=validate.Range(min=3, max=20))
+    lockout_minutes = env_field(fields.Integer, "IDENTITY_LOCKOUT_MINUTES", load_default=15,
+                                validate=validate.Range(min=1, max=1440))
+    account_failure_ceiling = env_field(fields.Integer, "IDENTITY_ACCOUNT_FAILURE_CEILING", load_default=100,
+                                        validate=validate.Range(min=10, max=100))
+    ip_failures_per_window = env_field(fields.Integer, "IDENTITY_IP_FAILURES_PER_WINDOW", load_default=50,
+                                       validate=validate.Range(min=5))
     password_min_length = env_field(fields.Integer, "IDENTITY_PASSWORD_MIN_LENGTH", load_default=15,
                                     validate=validate.Range(min=8, max=64))
     password_min_length_mfa = env_field(fields.Integer, "IDENTITY_PASSWORD_MIN_LENGTH_MFA", load_default=8,
@@ -63,6 +71,10 @@ class IdentitySettings:
     session_idle: int
     session_absolute: int
     interaction_ttl: int
+    lockout_threshold: int
+    lockout_minutes: int
+    account_failure_ceiling: int
+    ip_failures_per_window: int
     password_min_length: int
     password_min_length_mfa: int
     password_policy_overrides: dict

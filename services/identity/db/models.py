@@ -188,6 +188,17 @@ class Consent(Base):
     granted_at: Mapped[datetime]
 
 
+class LoginThrottle(Base):
+    """Failed sign-ins counted per (account, IP), per account and per IP. Keys are digests, and
+    unknown usernames are counted like known ones, so locks reveal nothing."""
+    __tablename__ = "login_throttles"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_account_time", "account_id", "occurred_at"),)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, request, url_for
 
 from services.identity.db.models import Account, SsoSession
-from services.identity.domain import accounts, audit, sessions
+from services.identity.domain import audit, sessions, signin
 from services.identity.domain.interaction import DEFAULT_ACR
 from services.identity.web import csrf
 from services.identity.web.context import SESSION_COOKIE, client_ip, db, services, set_session_cookie
@@ -33,11 +33,11 @@ def overview():
 def login():
     csrf.protect()
     username = (request.form.get("username") or "").strip()
-    result = accounts.authenticate_password(db(), username, request.form.get("password") or "")
-    if not result.ok:
-        audit.record(db(), "login", "failed", ip=client_ip())
-        return page("account_login.html", status=401, username=username,
-                    error="The username or password is not right. Check them and try again.")
+    result = signin.sign_in_with_password(db(), username, request.form.get("password") or "", client_ip(),
+                                          services().limits)
+    if result.account is None:
+        return page("account_login.html", status=401 if result.refusal == "wrong" else 429, username=username,
+                    error=result.message)
     sso, cookie = sessions.start(db(), result.account.id, amr=["pwd"], acr=DEFAULT_ACR,
                                  timeouts=services().timeouts, ip=client_ip(),
                                  user_agent=request.headers.get("User-Agent"))

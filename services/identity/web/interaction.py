@@ -7,7 +7,7 @@ from functools import wraps
 from flask import Blueprint, redirect, request, url_for
 
 from services.identity.db.models import Client
-from services.identity.domain import accounts, audit, interaction as flow, scopes as scope_rules, sessions
+from services.identity.domain import audit, interaction as flow, scopes as scope_rules, sessions, signin
 from services.identity.domain.claims import parse_claims_parameter
 from services.identity.web import csrf
 from services.identity.web.authorize import deny, issue_code
@@ -83,12 +83,12 @@ def login(uid: str, pending, client, sso):
         return deny(client, pending.params, "The user cancelled the sign-in.")
     username = (request.form.get("username") or "").strip()
     password = request.form.get("password") or ""
-    result = accounts.authenticate_password(db(), username, password)
-    if not result.ok:
-        audit.record(db(), "login", "failed", client_id=client.client_id, ip=client_ip())
+    result = signin.sign_in_with_password(db(), username, password, client_ip(), services().limits,
+                                          client_id=client.client_id)
+    if result.account is None:
         details, _ = _details(pending, client, sso)
-        return render_stage(details, error="The username or password is not right. Check them and try again.",
-                            status=401, username=username)
+        return render_stage(details, error=result.message, status=401 if result.refusal == "wrong" else 429,
+                            username=username)
     account = result.account
     amr, acr = ["pwd"], flow.DEFAULT_ACR
     response = redirect(url_for("interaction.show", uid=uid), code=303)

@@ -1,0 +1,126 @@
+"""Brute-force limits on password sign-in (NIST SP 800-63B §5.2.2).
+
+* 5 consecutive failures for an account from one IP lock that pair for 15 minutes (the seeds' rule);
+* 100 consecutive failures for an account, from anywhere, lock it until it is recovered;
+* 50 failures from one IP within 15 minutes pause that IP (credential stuffing).
+
+Each attempt is *charged* atomically (an upsert that returns the new count) before the password is
+checked, so concurrent attempts cannot slip past a limit: the sixth of six parallel guesses sees a
+count of 6 and is refused without a check. Unknown usernames are counted exactly like known ones.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import case, delete, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from services.identity.db.models import LoginThrottle
+from services.identity.domain.time import aware, now
+
+FOREVER = timedelta(days=3650)
+
+
+@dataclass(frozen=True)
+class Limits:
+    pair_threshold: int = 5
+    pair_lock: timedelta = timedelta(minutes=15)
+    account_ceiling: int = 100
+    ip_threshold: int = 50
+    ip_window: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    reason: str | None = None  # "pair_locked" | "account_locked" | "ip_throttled"
+    pair_failures: int = 0
+    account_failures: int = 0
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:64]
+
+
+def keys(username_key: str, ip: str | None) -> tuple[str, str, str]:
+    return (f"p:{_digest(username_key, ip or '-')}", f"a:{_digest(username_key)}", f"i:{_digest(ip or '-')}")
+
+
+def _charge(session: Session, key: str, *, window: timedelta | None = None) -> LoginThrottle:
+    moment = now()
+    table = LoginThrottle.__table__
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    expired_lock = (table.c.locked_until.is_not(None)) & (table.c.locked_until <= moment)
+    stale_window = table.c.window_started_at <= moment - window if window else literal(False)
+    restart = expired_lock | stale_window
+    statement = insert(table).values(key=key, failures=1, window_started_at=moment, locked_until=None,
+                                     updated_at=moment)
+    statement = statement.on_conflict_do_update(index_elements=[table.c.key], set_={
+        "failures": case((restart, 1), else_=table.c.failures + 1),
+        "window_started_at": case((restart, moment), else_=table.c.window_started_at),
+        "locked_until": case((expired_lock, None), else_=table.c.locked_until),
+        "updated_at": moment,
+    }).returning(table.c.failures, table.c.locked_until)
+    row = session.execute(statement).one()
+    return LoginThrottle(key=key, failures=row.failures, locked_until=row.locked_until)
+
+
+def _locked(row: LoginThrottle) -> bool:
+    return row.locked_until is not None and aware(row.locked_until) > now()
+
+
+def charge_attempt(session: Session, username_key: str, ip: str | None, limits: Limits) -> Verdict:
+    """Count this attempt as a failure until proven otherwise; say whether it may be checked."""
+    pair_key, account_key, ip_key = keys(username_key, ip)
+    ip_row = _charge(session, ip_key, window=limits.ip_window)
+    pair = _charge(session, pair_key)
+    account = _charge(session, account_key)
+    session.flush()
+    if _locked(account) or account.failures > limits.account_ceiling:
+        return Verdict(False, "account_locked", pair.failures, account.failures)
+    if _locked(pair) or pair.failures > limits.pair_threshold:
+        return Verdict(False, "pair_locked", pair.failures, account.failures)
+    if _locked(ip_row) or ip_row.failures > limits.ip_threshold:
+        return Verdict(False, "ip_throttled", pair.failures, account.failures)
+    return Verdict(True, None, pair.failures, account.failures)
+
+
+def record_failure(session: Session, username_key: str, ip: str | None, verdict: Verdict, limits: Limits) -> str | None:
+    """After a wrong password: lock what reached its limit. Returns "pair" or "account" when locking."""
+    pair_key, account_key, ip_key = keys(username_key, ip)
+    moment = now()
+    locked = None
+    if verdict.account_failures >= limits.account_ceiling:
+        session.get(LoginThrottle, account_key).locked_until = moment + FOREVER
+        locked = "account"
+    elif verdict.pair_failures >= limits.pair_threshold:
+        session.get(LoginThrottle, pair_key).locked_until = moment + limits.pair_lock
+        locked = "pair"
+    ip_row = session.get(LoginThrottle, ip_key)
+    if ip_row.failures >= limits.ip_threshold and not _locked(ip_row):
+        ip_row.locked_until = moment + limits.ip_window
+    return locked
+
+
+def record_success(session: Session, username_key: str, ip: str | None) -> None:
+    """A right password: the consecutive-failure counts for this account start again."""
+    pair_key, account_key, ip_key = keys(username_key, ip)
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_([pair_key, account_key])))
+    session.execute(update(LoginThrottle).where(LoginThrottle.key == ip_key, LoginThrottle.failures > 0)
+                    .values(failures=LoginThrottle.failures - 1))  # only failures count against an IP
+
+
+def unlock_account(session: Session, username_key: str) -> None:
+    """After recovery (a password reset): the account-wide lock and its count are cleared."""
+    _, account_key, _ = keys(username_key, None)
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == account_key))
+
+
+def is_hard_locked(session: Session, username_key: str) -> bool:
+    _, account_key, _ = keys(username_key, None)
+    row = session.scalar(select(LoginThrottle).where(LoginThrottle.key == account_key))
+    return row is not None and _locked(row)
