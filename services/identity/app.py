@@ -8,13 +8,13 @@ from datetime import timedelta
 from flask import Flask
 
 from services.identity import settings as identity_settings
-from services.identity.domain.keys import KeyRing
+from services.identity.domain.keys import KeyEncryptor, KeyRing
 from services.identity.domain.sessions import Timeouts
 from services.identity.domain.throttle import Limits
 from services.identity.oauth.runtime import Runtime
 from services.identity.oauth.server import CareKeyAuthorizationServer, build_server
 from services.identity.web import (account, admin_api, authorize, context, discovery, interaction, internal_api,
-                                   logout, token, userinfo)
+                                   logout, security, token, userinfo)
 from services.identity.web.discovery import metadata
 from shared.logging import configure_logging
 from shared.web import create_service_app
@@ -28,6 +28,7 @@ class IdentityServices:
     timeouts: Timeouts
     discovery: dict
     limits: Limits
+    encryptor: KeyEncryptor
 
 
 def create_app(settings: identity_settings.IdentitySettings | None = None) -> Flask:
@@ -54,7 +55,8 @@ def create_app(settings: identity_settings.IdentitySettings | None = None) -> Fl
                           absolute=timedelta(seconds=settings.session_absolute)),
         discovery=metadata(settings.issuer),
         limits=Limits(pair_threshold=settings.lockout_threshold, pair_lock=timedelta(minutes=settings.lockout_minutes),
-                      account_ceiling=settings.account_failure_ceiling, ip_threshold=settings.ip_failures_per_window))
+                      account_ceiling=settings.account_failure_ceiling, ip_threshold=settings.ip_failures_per_window),
+        encryptor=KeyEncryptor(settings.key_encryption_key))
     @app.before_request
     def _first_start_keys() -> None:
         # Generated at first start, before any request opens a transaction; a database that is
@@ -66,7 +68,7 @@ def create_app(settings: identity_settings.IdentitySettings | None = None) -> Fl
                 app.logger.warning("signing keys not ready yet", exc_info=True)
 
     for blueprint in (discovery.bp, authorize.bp, interaction.bp, token.bp, userinfo.bp, logout.bp,
-                      account.bp, admin_api.bp, internal_api.bp):
+                      account.bp, security.bp, admin_api.bp, internal_api.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -123,6 +123,7 @@ class Interaction(Base):
     consent_done: Mapped[bool] = mapped_column(Boolean, default=False)
     patient_id: Mapped[str | None] = mapped_column(String(64))
     patient_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    pending_account_id: Mapped[str | None] = mapped_column(String(36))  # password right, second factor next
     completed_at: Mapped[datetime | None]
 
 
@@ -186,6 +187,25 @@ class Consent(Base):
     client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id"), primary_key=True)
     scope: Mapped[str] = mapped_column(String(200), primary_key=True)
     granted_at: Mapped[datetime]
+
+
+class TotpFactor(Base):
+    """An authenticator app (RFC 6238). The shared secret is encrypted at rest with the KEK."""
+    __tablename__ = "totp_factors"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    last_used_step: Mapped[int] = mapped_column(Integer, default=0)  # a code works once
+
+
+class RecoveryCode(Base):
+    """One-time recovery codes, shown once, kept as SHA-256 digests."""
+    __tablename__ = "recovery_codes"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    created_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 class LoginThrottle(Base):

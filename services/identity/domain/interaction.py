@@ -1,7 +1,8 @@
 """The interaction state machine behind the login, patient-selection and consent pages.
 
     authorize ──► [login] ──► [select patient] ──► [consent] ──► done ──► code to the client
-                    ▲  needed when: no session, prompt=login, max_age passed, or a stronger acr is asked
+                    ▲  needed when: no session, prompt=login, max_age passed, or a stronger acr is asked;
+                    then [second factor] when the account has one enrolled
                                    ▲ needed when: the portal's practice has several patients for you
                                                     ▲ needed when: a third-party app lacks your consent
 
@@ -22,8 +23,8 @@ from services.identity.db.models import Account, Client, Consent, Interaction, P
 from services.identity.domain import accounts, scopes as scope_rules
 from services.identity.domain.time import aware, now
 
-LOGIN, SELECT_PATIENT, CONSENT, DONE = "login", "select_patient", "consent", "done"
-PROMPT_NONE_ERRORS = {LOGIN: "login_required", SELECT_PATIENT: "account_selection_required",
+LOGIN, SECOND_FACTOR, SELECT_PATIENT, CONSENT, DONE = "login", "second_factor", "select_patient", "consent", "done"
+PROMPT_NONE_ERRORS = {LOGIN: "login_required", SECOND_FACTOR: "login_required", SELECT_PATIENT: "account_selection_required",
                       CONSENT: "consent_required"}
 ACR_LEVELS = {"urn:carekey:acr:password": 1, "urn:carekey:acr:mfa": 2}
 DEFAULT_ACR = "urn:carekey:acr:password"
@@ -88,6 +89,8 @@ def next_stage(session: Session, client: Client, params: dict[str, Any], sso: Ss
     """What the request still needs, given the current session (pure decision, no writes)."""
     placeholder = interaction or Interaction(id="", client_id=client.client_id, params=params)
     if login_needed(params, sso, interaction, claims):
+        if interaction is not None and interaction.pending_account_id:
+            return Details(SECOND_FACTOR, placeholder, client, session.get(Account, interaction.pending_account_id))
         return Details(LOGIN, placeholder, client, login_hint=params.get("login_hint"))
     account = session.get(Account, sso.account_id)
     requested = (params.get("scope") or "").split()
@@ -131,7 +134,12 @@ def load(session: Session, uid: str) -> Interaction | None:
 
 def finish_login(interaction: Interaction, sso: SsoSession) -> None:
     interaction.login_done = True
+    interaction.pending_account_id = None
     interaction.session_id = sso.id
+
+
+def await_second_factor(interaction: Interaction, account_id: str) -> None:
+    interaction.pending_account_id = account_id
 
 
 def finish_patient(interaction: Interaction, patient_id: str | None) -> None:

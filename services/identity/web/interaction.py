@@ -7,7 +7,8 @@ from functools import wraps
 from flask import Blueprint, redirect, request, url_for
 
 from services.identity.db.models import Client
-from services.identity.domain import audit, interaction as flow, scopes as scope_rules, sessions, signin
+from services.identity.db.models import Account
+from services.identity.domain import accounts, audit, interaction as flow, mfa, scopes as scope_rules, sessions, signin, throttle
 from services.identity.domain.claims import parse_claims_parameter
 from services.identity.web import csrf
 from services.identity.web.authorize import deny, issue_code
@@ -68,6 +69,8 @@ def render_stage(details: flow.Details, error: str | None = None, status: int = 
     if details.stage == flow.LOGIN:
         return page("login.html", status, client=client, uid=pending.id, error=error,
                     username=username if username is not None else (details.login_hint or ""))
+    if details.stage == flow.SECOND_FACTOR:
+        return page("second_factor.html", status, client=client, uid=pending.id, error=error)
     if details.stage == flow.SELECT_PATIENT:
         return page("select_patient.html", status, client=client, uid=pending.id, patients=details.patients,
                     account=details.account, error=error)
@@ -90,7 +93,13 @@ def login(uid: str, pending, client, sso):
         return render_stage(details, error=result.message, status=401 if result.refusal == "wrong" else 429,
                             username=username)
     account = result.account
-    amr, acr = ["pwd"], flow.DEFAULT_ACR
+    if mfa.has_second_factor(db(), account.id):
+        flow.await_second_factor(pending, account.id)
+        return redirect(url_for("interaction.show", uid=uid), code=303)
+    return _signed_in(uid, pending, client, sso, account, ["pwd"], flow.DEFAULT_ACR)
+
+
+def _signed_in(uid, pending, client, sso, account, amr: list[str], acr: str):
     response = redirect(url_for("interaction.show", uid=uid), code=303)
     if sso is not None and sso.account_id == account.id:
         sessions.reauthenticated(sso, amr=amr, acr=acr)
@@ -104,6 +113,31 @@ def login(uid: str, pending, client, sso):
     flow.finish_login(pending, sso)
     audit.record(db(), "login", "succeeded", account_id=account.id, client_id=client.client_id, ip=client_ip())
     return response
+
+
+@bp.post("/<uid>/second-factor")
+@step
+def second_factor(uid: str, pending, client, sso):
+    if not pending.pending_account_id:
+        return redirect(url_for("interaction.show", uid=uid), code=303)
+    account = db().get(Account, pending.pending_account_id)
+    key = accounts.username_key(account.username) + "#second-factor"
+    verdict = throttle.charge_attempt(db(), key, client_ip(), services().limits)
+    code = (request.form.get("code") or "").strip()
+    encryptor = services().encryptor
+    ok = verdict.allowed and (mfa.verify_totp(db(), account.id, code, encryptor)
+                              or mfa.use_recovery_code(db(), account.id, code))
+    if not ok:
+        if verdict.allowed:
+            throttle.record_failure(db(), key, client_ip(), verdict, services().limits)
+        audit.record(db(), "second_factor", "failed", account_id=account.id, client_id=client.client_id,
+                     ip=client_ip())
+        details, _ = _details(pending, client, sso)
+        message = ("That code is not right. Check your authenticator app and try again." if verdict.allowed
+                   else signin.MESSAGES["pair_locked"])
+        return render_stage(details, error=message, status=401 if verdict.allowed else 429)
+    throttle.record_success(db(), key, client_ip())
+    return _signed_in(uid, pending, client, sso, account, ["pwd", "otp", "mfa"], "urn:carekey:acr:mfa")
 
 
 @bp.post("/<uid>/select")

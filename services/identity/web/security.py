@@ -1,0 +1,78 @@
+"""The patient's security settings: set up or remove an authenticator app, recovery codes."""
+from __future__ import annotations
+
+from flask import Blueprint, redirect, request, url_for
+
+from services.identity.db.models import Account, outbox
+from services.identity.domain import accounts, audit, mfa, sessions
+from services.identity.domain.time import now
+from services.identity.web import csrf
+from services.identity.web.context import SESSION_COOKIE, client_ip, db, services
+from services.identity.web.pages import page
+from shared.messaging.notifications import request_notification
+
+bp = Blueprint("security", __name__, url_prefix="/account/security")
+
+
+def _account() -> Account | None:
+    sso = sessions.current(db(), request.cookies.get(SESSION_COOKIE), services().timeouts)
+    return db().get(Account, sso.account_id) if sso else None
+
+
+def _tell(account: Account) -> None:
+    if account.email:
+        request_notification(db(), outbox, channel="email", recipient={"email": account.email},
+                             template="security_alert",
+                             variables={"event": "second_factor_changed", "when": now().strftime("%d %b %Y %H:%M UTC")})
+
+
+@bp.get("/")
+def overview():
+    account = _account()
+    if account is None:
+        return redirect(url_for("account.overview"), code=303)
+    return page("security.html", account=account, enrolled=mfa.has_second_factor(db(), account.id))
+
+
+@bp.post("/totp")
+def begin_totp():
+    csrf.protect()
+    account = _account()
+    if account is None:
+        return redirect(url_for("account.overview"), code=303)
+    try:
+        enrolment = mfa.begin_totp(db(), account, services().encryptor)
+    except ValueError as exc:
+        return page("security.html", 409, account=account, enrolled=True, error=str(exc))
+    return page("totp_setup.html", enrolment=enrolment, error=None)
+
+
+@bp.post("/totp/confirm")
+def confirm_totp():
+    csrf.protect()
+    account = _account()
+    if account is None:
+        return redirect(url_for("account.overview"), code=303)
+    codes = mfa.confirm_totp(db(), account.id, request.form.get("code") or "", services().encryptor)
+    if codes is None:
+        enrolment = mfa.begin_totp(db(), account, services().encryptor)
+        return page("totp_setup.html", 400, enrolment=enrolment,
+                    error="That code is not right. We made a new QR code: scan it and try again.")
+    audit.record(db(), "second_factor", "enrolled", account_id=account.id, ip=client_ip(), kind="totp")
+    _tell(account)
+    return page("recovery_codes.html", codes=codes)
+
+
+@bp.post("/totp/remove")
+def remove_totp():
+    csrf.protect()
+    account = _account()
+    if account is None:
+        return redirect(url_for("account.overview"), code=303)
+    if not accounts.authenticate_password(db(), account.username, request.form.get("password") or "").ok:
+        return page("security.html", 401, account=account, enrolled=True,
+                    error="Enter your current password to remove the authenticator app.")
+    mfa.remove_totp(db(), account.id)
+    audit.record(db(), "second_factor", "removed", account_id=account.id, ip=client_ip(), kind="totp")
+    _tell(account)
+    return redirect(url_for("security.overview"), code=303)
