@@ -167,11 +167,13 @@ def accounts_group() -> None:
 @click.option("--email")
 @click.option("--given-name")
 @click.option("--family-name")
-def create_account(username, password, email, given_name, family_name):
+@click.option("--birth-date", type=click.DateTime(formats=["%Y-%m-%d"]))
+def create_account(username, password, email, given_name, family_name, birth_date):
     try:
         with _unit_of_work() as session:
             account = accounts.create_account(session, username=username, password=password, email=email,
                                               given_name=given_name, family_name=family_name,
+                                              birth_date=birth_date.date() if birth_date else None,
                                               policy=identity_settings.load().password_policy())
             _echo(accounts.describe_account(account))
     except accounts.AccountError as exc:

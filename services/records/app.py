@@ -1,16 +1,62 @@
-"""Records's app factory: the only wiring point."""
+"""Records' app factory: the only wiring point."""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from flask import Flask
 
 from services.records import settings as records_settings
-from shared.logging import configure_logging
-from shared.settings import ServiceSettings
+from services.records.db.repositories import SqlAccessLog, SqlPracticeDirectory
+from services.records.domain.access import Access
+from services.records.domain.auditing import Auditor
+from services.records.domain.cache import TtlCache
+from services.records.domain.capability import capability_statement
+from services.records.domain.cursor import CursorCodec
+from services.records.domain.gateway import Gateway
+from services.records.domain.records import PatientRecords
+from services.records.sources import Sources, build_sources
+from services.records.web import everywhere, fhir, metadata
+from services.records.web.context import FhirIdConverter, FhirTypeConverter
+from shared.logging import configure_logging, get_request_id
+from shared.tokens import AccessTokenVerifier, Introspector, JwksCache, introspection_url, jwks_url
 from shared.web import create_service_app
 
 
-def create_app(settings: ServiceSettings | None = None) -> Flask:
+@dataclass
+class RecordsServices:
+    settings: records_settings.RecordsSettings
+    verifier: AccessTokenVerifier
+    sources: Sources
+    cache: TtlCache
+    gateway: Gateway
+    capability: dict
+
+
+def create_app(settings: records_settings.RecordsSettings | None = None) -> Flask:
     if settings is None:
         settings = records_settings.load()
         configure_logging(settings.service, level=settings.common.log_level, json=settings.common.log_json)
-    return create_service_app(settings, __name__)
+    app = create_service_app(settings, __name__)
+    app.url_map.converters.update(fhir_type=FhirTypeConverter, fhir_id=FhirIdConverter)
+    app.extensions["carekey.records"] = build_services(settings, app.extensions["carekey.sessions"])
+    for blueprint in (metadata.bp, everywhere.bp, fhir.bp):
+        app.register_blueprint(blueprint)
+    return app
+
+
+def build_services(settings: records_settings.RecordsSettings, sessions) -> RecordsServices:
+    introspector = (Introspector(introspection_url(settings.identity_issuer), settings.introspect_client_id,
+                                 settings.introspect_client_secret) if settings.introspect else None)
+    verifier = AccessTokenVerifier(issuer=settings.identity_issuer, audience=settings.audience,
+                                   keys=JwksCache(jwks_url(settings.identity_issuer),
+                                                  min_refresh=settings.jwks_min_refresh),
+                                   leeway=settings.token_leeway, introspector=introspector)
+    log = SqlAccessLog(sessions)
+    sources = build_sources(settings, sessions, log)
+    cache = TtlCache(settings.cache_seconds)
+    gateway = Gateway(Access(sources, SqlPracticeDirectory(sessions), cache), PatientRecords(sources, cache),
+                      Auditor(log, get_request_id), CursorCodec(settings.secret_key), page_size=settings.page_size)
+    capability = capability_statement(base_url=settings.public_url, issuer=settings.identity_issuer,
+                                      date=datetime.now(timezone.utc).date().isoformat())
+    return RecordsServices(settings, verifier, sources, cache, gateway, capability)

@@ -25,7 +25,7 @@ from shared.logging import new_request_id, reset_request_id, set_request_id
 from shared.messaging.broker import is_amqp
 from shared.messaging.envelope import CONTENT_TYPE, MalformedMessage, parse_envelope
 from shared.messaging.topology import (DEFAULT_EXCHANGE, NOT_BEFORE_HEADER, REQUEST_ID_HEADER, RETRY_HEADER,
-                                       WorkQueue, declare)
+                                       WorkQueue, declare_on)
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,9 @@ class QueueConsumer(ConsumerMixin):
 
     # -- wiring -----------------------------------------------------------------------------
     def get_consumers(self, consumer_cls, channel) -> list[Consumer]:
-        declare(self.connection, self.work_queue.all_queues())
-        self._producer = Producer(self.connection.default_channel)
+        # `channel` belongs to the connection kombu (re)established; self.connection may be stale
+        declare_on(channel, self.work_queue.all_queues())
+        self._producer = Producer(channel)
         return [consumer_cls(queues=[self.work_queue.work_queue()], callbacks=[self.on_message],
                              accept=["json"], prefetch_count=self.prefetch_count,
                              on_decode_error=self.on_decode_error)]
@@ -137,5 +138,6 @@ class QueueConsumer(ConsumerMixin):
                 message.ack()
                 moved += 1
         return moved
+
 
 

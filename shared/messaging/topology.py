@@ -69,10 +69,24 @@ def declare(connection, queues: list[Queue]) -> None:
     a queue that does not exist yet; kombu's virtual transports (the embedded default) keep
     bindings per connection, so there this is also what routes the publisher's events.
     """
-    channel = connection.default_channel
-    EVENTS_EXCHANGE(channel).declare()
-    for queue in queues:
-        queue(channel).declare()  # a bound copy: the shared Queue object stays unbound
+    declare_on(connection.default_channel, queues)
+
+
+def declare_on(channel, queues: list[Queue], attempts: int = 3) -> None:
+    for attempt in range(attempts):
+        try:
+            EVENTS_EXCHANGE(channel).declare()
+            for queue in queues:
+                queue(channel).declare()  # a bound copy: the shared Queue object stays unbound
+            return
+        except Exception as exc:
+            # kombu's SQLAlchemy transport (embedded) races when several processes create the same
+            # queue at once: the loser's insert fails on the unique name; declaring again finds it.
+            if type(exc).__name__ != "IntegrityError" or attempt == attempts - 1:
+                raise
+            session = getattr(channel, "session", None)
+            if session is not None:
+                session.rollback()
 
 
 def rabbitmq_definitions(queues: list[Queue], vhost: str = "/") -> dict:

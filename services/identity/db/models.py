@@ -2,10 +2,10 @@
 only as SHA-256 digests; signing keys' private parts only encrypted."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.messaging.outbox import define_outbox
@@ -30,6 +30,7 @@ class Account(Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     given_name: Mapped[str | None] = mapped_column(String(120))
     family_name: Mapped[str | None] = mapped_column(String(120))
+    birth_date: Mapped[date | None] = mapped_column(Date)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None]
@@ -206,6 +207,23 @@ class RecoveryCode(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     created_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class RecoveryFlow(Base):
+    """A forgotten password or user ID being recovered. Its id travels in the URL; the code sent to
+    the account's address is kept as an HMAC. A flow for an unknown address exists too (with no
+    account), so every step looks the same whether or not the address is known."""
+    __tablename__ = "recovery_flows"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # password | user_id
+    account_id: Mapped[str | None] = mapped_column(String(36))
+    stage: Mapped[str] = mapped_column(String(20))  # identify | code | second_factor | new_password | done
+    code_digest: Mapped[str | None] = mapped_column(String(64))
+    code_expires_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sends: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
 
 
 class LoginThrottle(Base):

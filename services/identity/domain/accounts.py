@@ -44,8 +44,9 @@ def check_password(password: str, policy: Policy, *, username: str | None, email
 
 def create_account(session: Session, *, username: str, password: str | None, email: str | None = None,
                    given_name: str | None = None, family_name: str | None = None,
-                   phone: str | None = None, policy: Policy = DEFAULT_POLICY) -> Account:
+                   phone: str | None = None, birth_date=None, policy: Policy = DEFAULT_POLICY) -> Account:
     username = username.strip()
+    email = email.strip().lower() if email else None
     if not username or len(username) > 254:
         raise AccountError("Choose a username of 1 to 254 characters.")
     if find_by_username(session, username) is not None:
@@ -54,7 +55,8 @@ def create_account(session: Session, *, username: str, password: str | None, ema
         check_password(password, policy, username=username, email=email, names=(given_name, family_name))
     account = Account(id=str(uuid.uuid4()), username=username, username_key=username_key(username),
                       email=email, email_verified=False, given_name=given_name, family_name=family_name,
-                      phone=phone, password_hash=passwords.hash_password(password) if password else None,
+                      phone=phone, birth_date=birth_date,
+                      password_hash=passwords.hash_password(password) if password else None,
                       created_at=now())
     session.add(account)
     session.flush()

@@ -43,6 +43,7 @@ class AccountInput(Schema):
     family_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=120))
     phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
     practice_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    birth_date = fields.Date(load_default=None, allow_none=True)
 
 
 class LinkInput(Schema):
