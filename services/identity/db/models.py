@@ -200,6 +200,29 @@ class TotpFactor(Base):
     last_used_step: Mapped[int] = mapped_column(Integer, default=0)  # a code works once
 
 
+class Passkey(Base):
+    """A WebAuthn credential (a passkey): enough on its own to sign in (it verifies the user)."""
+    __tablename__ = "passkeys"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # the credential id, base64url
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    public_key: Mapped[str] = mapped_column(Text)  # COSE key, base64url
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+
+
+class WebAuthnChallenge(Base):
+    """A challenge handed to a browser, usable once, for a few minutes."""
+    __tablename__ = "webauthn_challenges"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(12))  # register | sign_in
+    account_id: Mapped[str | None] = mapped_column(String(36))
+    challenge: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
 class RecoveryCode(Base):
     """One-time recovery codes, shown once, kept as SHA-256 digests."""
     __tablename__ = "recovery_codes"

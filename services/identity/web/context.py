@@ -18,6 +18,13 @@ def services():
     return current_app.extensions["carekey.identity"]
 
 
+def webauthn_relying_party() -> tuple[str, str]:
+    """(RP ID, origin) for passkeys: the issuer's host name and origin."""
+    from urllib.parse import urlsplit
+    issuer = urlsplit(services().settings.issuer)
+    return issuer.hostname, f"{issuer.scheme}://{issuer.netloc}"
+
+
 def client_ip() -> str | None:
     return request.remote_addr
 

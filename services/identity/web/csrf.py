@@ -19,6 +19,6 @@ def token() -> str:
 
 def protect() -> None:
     expected = session.get(FIELD)
-    given = request.form.get(FIELD, "")
+    given = request.headers.get("X-CSRF-Token") or request.form.get(FIELD, "")
     if not expected or not hmac.compare_digest(expected, given):
         raise AppError("invalid_csrf", 400, "This form expired. Go back, reload the page and try again.")

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, redirect, request, url_for
+from flask import Blueprint, jsonify, redirect, request, url_for
 
 from services.identity.db.models import Client
 from services.identity.db.models import Account
-from services.identity.domain import accounts, audit, interaction as flow, mfa, scopes as scope_rules, sessions, signin, throttle
+from services.identity.domain import (accounts, audit, interaction as flow, mfa, passkeys, scopes as scope_rules,
+                                      sessions, signin, throttle)
+from shared.errors import AppError
 from services.identity.domain.claims import parse_claims_parameter
 from services.identity.web import csrf
 from services.identity.web.authorize import deny, issue_code
-from services.identity.web.context import SESSION_COOKIE, client_ip, db, services, set_session_cookie
+from services.identity.web.context import (SESSION_COOKIE, client_ip, db, services, set_session_cookie,
+                                          webauthn_relying_party)
 from services.identity.web.pages import page, problem_page
 
 bp = Blueprint("interaction", __name__, url_prefix="/interaction")
@@ -138,6 +141,31 @@ def second_factor(uid: str, pending, client, sso):
         return render_stage(details, error=message, status=401 if verdict.allowed else 429)
     throttle.record_success(db(), key, client_ip())
     return _signed_in(uid, pending, client, sso, account, ["pwd", "otp", "mfa"], "urn:carekey:acr:mfa")
+
+
+@bp.post("/<uid>/passkey/options")
+@step
+def passkey_options(uid: str, pending, client, sso):
+    rp_id, _ = webauthn_relying_party()
+    return jsonify(passkeys.authentication_options(db(), rp_id))
+
+
+@bp.post("/<uid>/passkey")
+@step
+def passkey_sign_in(uid: str, pending, client, sso):
+    body = request.get_json(silent=True) or {}
+    rp_id, origin = webauthn_relying_party()
+    try:
+        account = passkeys.finish_authentication(db(), str(body.get("challenge_id", "")), body.get("credential") or {},
+                                                 rp_id=rp_id, origin=origin)
+    except passkeys.PasskeyError as exc:
+        audit.record(db(), "login", "passkey_failed", client_id=client.client_id, ip=client_ip())
+        raise AppError("invalid_passkey", 400, str(exc)) from None
+    response = _signed_in(uid, pending, client, sso, account, ["hwk", "user", "mfa"], "urn:carekey:acr:mfa")
+    body = jsonify({"redirect": response.headers["Location"]})
+    for cookie in response.headers.getlist("Set-Cookie"):
+        body.headers.add("Set-Cookie", cookie)
+    return body
 
 
 @bp.post("/<uid>/select")

@@ -1,13 +1,14 @@
 """The patient's security settings: set up or remove an authenticator app, recovery codes."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, request, url_for
+from flask import Blueprint, jsonify, redirect, request, url_for
 
 from services.identity.db.models import Account, outbox
-from services.identity.domain import accounts, audit, mfa, sessions
+from services.identity.domain import accounts, audit, mfa, passkeys, sessions
 from services.identity.domain.time import now
 from services.identity.web import csrf
-from services.identity.web.context import SESSION_COOKIE, client_ip, db, services
+from services.identity.web.context import SESSION_COOKIE, client_ip, db, services, webauthn_relying_party
+from shared.errors import AppError
 from services.identity.web.pages import page
 from shared.messaging.notifications import request_notification
 
@@ -31,7 +32,8 @@ def overview():
     account = _account()
     if account is None:
         return redirect(url_for("account.overview"), code=303)
-    return page("security.html", account=account, enrolled=mfa.has_second_factor(db(), account.id))
+    return page("security.html", account=account, enrolled=mfa.has_second_factor(db(), account.id),
+                passkeys=passkeys.list_for(db(), account.id))
 
 
 @bp.post("/totp")
@@ -61,6 +63,47 @@ def confirm_totp():
     audit.record(db(), "second_factor", "enrolled", account_id=account.id, ip=client_ip(), kind="totp")
     _tell(account)
     return page("recovery_codes.html", codes=codes)
+
+
+@bp.post("/passkeys/options")
+def passkey_options():
+    csrf.protect()
+    account = _account()
+    if account is None:
+        raise AppError("login_required", 401, "Sign in first.")
+    rp_id, _ = webauthn_relying_party()
+    return jsonify(passkeys.registration_options(db(), account, rp_id, "CareKey"))
+
+
+@bp.post("/passkeys")
+def add_passkey():
+    csrf.protect()
+    account = _account()
+    if account is None:
+        raise AppError("login_required", 401, "Sign in first.")
+    body = request.get_json(silent=True) or {}
+    rp_id, origin = webauthn_relying_party()
+    try:
+        passkey = passkeys.finish_registration(db(), account, str(body.get("challenge_id", "")),
+                                               body.get("credential") or {}, rp_id=rp_id, origin=origin,
+                                               name=str(body.get("name") or "Passkey"))
+    except passkeys.PasskeyError as exc:
+        raise AppError("invalid_passkey", 400, str(exc)) from None
+    audit.record(db(), "second_factor", "enrolled", account_id=account.id, ip=client_ip(), kind="passkey")
+    _tell(account)
+    return jsonify({"id": passkey.id, "name": passkey.name}), 201
+
+
+@bp.post("/passkeys/<passkey_id>/remove")
+def remove_passkey(passkey_id: str):
+    csrf.protect()
+    account = _account()
+    if account is None:
+        return redirect(url_for("account.overview"), code=303)
+    if passkeys.remove(db(), account.id, passkey_id):
+        audit.record(db(), "second_factor", "removed", account_id=account.id, ip=client_ip(), kind="passkey")
+        _tell(account)
+    return redirect(url_for("security.overview"), code=303)
 
 
 @bp.post("/totp/remove")
