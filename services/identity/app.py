@@ -8,6 +8,7 @@ from datetime import timedelta
 from flask import Flask
 
 from services.identity import settings as identity_settings
+from services.identity.domain.devices import DeviceCookies
 from services.identity.domain.keys import KeyEncryptor, KeyRing
 from services.identity.domain.sessions import Timeouts
 from services.identity.domain.throttle import Limits
@@ -29,6 +30,7 @@ class IdentityServices:
     discovery: dict
     limits: Limits
     encryptor: KeyEncryptor
+    device_cookies: DeviceCookies
 
 
 def create_app(settings: identity_settings.IdentitySettings | None = None) -> Flask:
@@ -56,7 +58,8 @@ def create_app(settings: identity_settings.IdentitySettings | None = None) -> Fl
         discovery=metadata(settings.issuer),
         limits=Limits(pair_threshold=settings.lockout_threshold, pair_lock=timedelta(minutes=settings.lockout_minutes),
                       account_ceiling=settings.account_failure_ceiling, ip_threshold=settings.ip_failures_per_window),
-        encryptor=KeyEncryptor(settings.key_encryption_key))
+        encryptor=KeyEncryptor(settings.key_encryption_key),
+        device_cookies=DeviceCookies(settings.secret_key))
     @app.before_request
     def _first_start_keys() -> None:
         # Generated at first start, before any request opens a transaction; a database that is

@@ -249,6 +249,18 @@ class RecoveryFlow(Base):
     expires_at: Mapped[datetime]
 
 
+class Device(Base):
+    """A browser an account signed in from, known by a signed cookie. A remembered device skips the
+    second factor until ``remembered_until``; the patient can forget it at any time."""
+    __tablename__ = "devices"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # digest of the cookie's device id
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    remembered_until: Mapped[datetime | None]
+
+
 class LoginThrottle(Base):
     """Failed sign-ins counted per (account, IP), per account and per IP. Keys are digests, and
     unknown usernames are counted like known ones, so locks reveal nothing."""

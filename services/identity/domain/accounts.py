@@ -133,3 +133,10 @@ def describe_link(link: PatientLink) -> dict:
     return {"id": link.id, "practice_id": link.practice_id, "patient_id": link.patient_id,
             "relationship": link.relationship, "display_name": link.display_name,
             "valid_until": aware(link.valid_until).isoformat() if link.valid_until else None}
+
+
+def change_password(session: Session, account: Account, password: str, policy: Policy, *,
+                    has_second_factor: bool) -> None:
+    check_password(password, policy, username=account.username, email=account.email,
+                   names=(account.given_name, account.family_name), has_second_factor=has_second_factor)
+    account.password_hash = passwords.hash_password(password)

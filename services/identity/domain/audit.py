@@ -15,3 +15,11 @@ def record(session: Session, event: str, outcome: str, *, account_id: str | None
     session.add(AuditEvent(occurred_at=now(), event=event, outcome=outcome, account_id=account_id,
                            client_id=client_id, ip=ip,
                            detail={key: redact_value(key, value) for key, value in detail.items()}))
+
+
+def recent_sign_ins(session: Session, account_id: str, limit: int = 10) -> list[AuditEvent]:
+    """The account's recent sign-in activity, for the patient to review."""
+    from sqlalchemy import select
+    return list(session.scalars(select(AuditEvent).where(
+        AuditEvent.account_id == account_id, AuditEvent.event.in_(("login", "lockout", "second_factor", "recovery")))
+        .order_by(AuditEvent.id.desc()).limit(limit)))

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.identity.db.models import AccessToken, Account, Grant, RecoveryFlow, RefreshToken, outbox
-from services.identity.domain import accounts, mfa, passwords, sessions, throttle
+from services.identity.domain import accounts, mfa, sessions, throttle
 from services.identity.domain.password_policy import Policy
 from services.identity.domain.time import aware, now
 from shared.messaging.notifications import request_notification
@@ -139,10 +139,8 @@ def verify_second_factor(session: Session, flow: RecoveryFlow, code: str, encryp
 def set_new_password(session: Session, flow: RecoveryFlow, password: str, policy: Policy) -> None:
     """The new password (under the policy); every session and token of the account dies."""
     account = session.get(Account, flow.account_id)
-    accounts.check_password(password, policy, username=account.username, email=account.email,
-                            names=(account.given_name, account.family_name),
-                            has_second_factor=mfa.has_second_factor(session, account.id))
-    account.password_hash = passwords.hash_password(password)
+    accounts.change_password(session, account, password, policy,
+                             has_second_factor=mfa.has_second_factor(session, account.id))
     flow.stage = "done"
     sign_out_everywhere(session, account.id)
     throttle.unlock_account(session, accounts.username_key(account.username))
@@ -152,9 +150,10 @@ def set_new_password(session: Session, flow: RecoveryFlow, password: str, policy
                              variables={"event": "password_changed", "when": now().strftime("%d %b %Y %H:%M UTC")})
 
 
-def sign_out_everywhere(session: Session, account_id: str) -> None:
+def sign_out_everywhere(session: Session, account_id: str, keep_session: str | None = None) -> None:
+    """End every session (but *keep_session*) and revoke every grant of the account."""
     moment = now()
-    sessions.end_all_for_account(session, account_id)
+    sessions.end_all_for_account(session, account_id, keep=keep_session)
     grant_ids = select(Grant.id).where(Grant.account_id == account_id)
     session.execute(update(Grant).where(Grant.account_id == account_id, Grant.revoked_at.is_(None))
                     .values(revoked_at=moment))

@@ -83,6 +83,8 @@ def active_for_account(session: Session, account_id: str) -> list[SsoSession]:
     return [row for row in rows if aware(row.expires_at) > moment]
 
 
-def end_all_for_account(session: Session, account_id: str) -> None:
-    session.execute(update(SsoSession).where(SsoSession.account_id == account_id, SsoSession.ended_at.is_(None))
-                    .values(ended_at=now()))
+def end_all_for_account(session: Session, account_id: str, keep: str | None = None) -> None:
+    statement = update(SsoSession).where(SsoSession.account_id == account_id, SsoSession.ended_at.is_(None))
+    if keep:
+        statement = statement.where(SsoSession.id != keep)
+    session.execute(statement.values(ended_at=now()))

@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, redirect, request, url_for
 
 from services.identity.db.models import Client
 from services.identity.db.models import Account
-from services.identity.domain import (accounts, audit, interaction as flow, mfa, passkeys, scopes as scope_rules,
+from services.identity.domain import (accounts, audit, devices, interaction as flow, mfa, passkeys, scopes as scope_rules,
                                       sessions, signin, throttle)
 from shared.errors import AppError
 from services.identity.domain.claims import parse_claims_parameter
@@ -97,13 +97,27 @@ def login(uid: str, pending, client, sso):
                             username=username)
     account = result.account
     if mfa.has_second_factor(db(), account.id):
+        if devices.is_remembered(db(), account.id, _device_id()):
+            return _signed_in(uid, pending, client, sso, account, ["pwd", "swk", "mfa"], "urn:carekey:acr:mfa")
         flow.await_second_factor(pending, account.id)
         return redirect(url_for("interaction.show", uid=uid), code=303)
     return _signed_in(uid, pending, client, sso, account, ["pwd"], flow.DEFAULT_ACR)
 
 
-def _signed_in(uid, pending, client, sso, account, amr: list[str], acr: str):
+def _device_id() -> str | None:
+    return services().device_cookies.read(request.cookies.get(devices.COOKIE))
+
+
+def _signed_in(uid, pending, client, sso, account, amr: list[str], acr: str, remember_device: bool = False):
     response = redirect(url_for("interaction.show", uid=uid), code=303)
+    device_id = _device_id()
+    if device_id is None:
+        device_id, cookie = services().device_cookies.new()
+        response.set_cookie(devices.COOKIE, cookie, max_age=365 * 86400, httponly=True, samesite="Lax",
+                            secure=not services().settings.common.is_dev, path="/")
+    devices.seen(db(), account, device_id, request.headers.get("User-Agent"))
+    if remember_device:
+        devices.remember(db(), account.id, device_id)
     if sso is not None and sso.account_id == account.id:
         sessions.reauthenticated(sso, amr=amr, acr=acr)
     else:
@@ -140,7 +154,8 @@ def second_factor(uid: str, pending, client, sso):
                    else signin.MESSAGES["pair_locked"])
         return render_stage(details, error=message, status=401 if verdict.allowed else 429)
     throttle.record_success(db(), key, client_ip())
-    return _signed_in(uid, pending, client, sso, account, ["pwd", "otp", "mfa"], "urn:carekey:acr:mfa")
+    return _signed_in(uid, pending, client, sso, account, ["pwd", "otp", "mfa"], "urn:carekey:acr:mfa",
+                      remember_device=request.form.get("remember") == "yes")
 
 
 @bp.post("/<uid>/passkey/options")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, redirect, request, url_for
 
 from services.identity.db.models import Account, outbox
-from services.identity.domain import accounts, audit, mfa, passkeys, sessions
+from services.identity.domain import accounts, audit, devices, mfa, passkeys, recovery, sessions
 from services.identity.domain.time import now
 from services.identity.web import csrf
 from services.identity.web.context import SESSION_COOKIE, client_ip, db, services, webauthn_relying_party
@@ -33,7 +33,49 @@ def overview():
     if account is None:
         return redirect(url_for("account.overview"), code=303)
     return page("security.html", account=account, enrolled=mfa.has_second_factor(db(), account.id),
-                passkeys=passkeys.list_for(db(), account.id))
+                passkeys=passkeys.list_for(db(), account.id), devices=devices.list_for(db(), account.id),
+                activity=audit.recent_sign_ins(db(), account.id), now=now())
+
+
+@bp.post("/password")
+def change_password():
+    csrf.protect()
+    sso = sessions.current(db(), request.cookies.get(SESSION_COOKIE), services().timeouts)
+    account = db().get(Account, sso.account_id) if sso else None
+    if account is None:
+        return redirect(url_for("account.overview"), code=303)
+    current, chosen = request.form.get("current") or "", request.form.get("password") or ""
+
+    def again(error, status):
+        return page("security.html", status, account=account, enrolled=mfa.has_second_factor(db(), account.id),
+                    passkeys=passkeys.list_for(db(), account.id), devices=devices.list_for(db(), account.id),
+                    activity=audit.recent_sign_ins(db(), account.id), now=now(), password_error=error)
+
+    if not accounts.authenticate_password(db(), account.username, current).ok:
+        return again("Your current password is not right.", 401)
+    if chosen != (request.form.get("confirm") or ""):
+        return again("The two new passwords are different.", 400)
+    try:
+        accounts.change_password(db(), account, chosen, services().settings.password_policy(),
+                                 has_second_factor=mfa.has_second_factor(db(), account.id))
+    except accounts.PasswordRejected as exc:
+        return again(" ".join(exc.problems), 400)
+    recovery.sign_out_everywhere(db(), account.id, keep_session=sso.id)
+    audit.record(db(), "password", "changed", account_id=account.id, ip=client_ip())
+    if account.email:
+        request_notification(db(), outbox, channel="email", recipient={"email": account.email},
+                             template="security_alert",
+                             variables={"event": "password_changed", "when": now().strftime("%d %b %Y %H:%M UTC")})
+    return redirect(url_for("security.overview"), code=303)
+
+
+@bp.post("/devices/<device_key>/forget")
+def forget_device(device_key: str):
+    csrf.protect()
+    account = _account()
+    if account is not None:
+        devices.forget(db(), account.id, device_key)
+    return redirect(url_for("security.overview"), code=303)
 
 
 @bp.post("/totp")
