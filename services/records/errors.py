@@ -63,6 +63,11 @@ class ResourceNotFound(RecordsError):
     description = "There is no such resource."
 
 
+class ReadOnly(RecordsError):
+    status, issue, code = 405, "not-supported", "method_not_allowed"
+    description = "The records gateway is read-only."
+
+
 class NotAcceptable(RecordsError):
     status, issue, code = 406, "not-supported", "not_acceptable"
     description = "This server answers application/fhir+json only."

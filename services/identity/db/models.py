@@ -28,6 +28,8 @@ class Account(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     phone: Mapped[str | None] = mapped_column(String(32))
+    phone_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    sms_factor: Mapped[bool] = mapped_column(Boolean, default=False)  # codes by text/voice: a restricted fallback
     given_name: Mapped[str | None] = mapped_column(String(120))
     family_name: Mapped[str | None] = mapped_column(String(120))
     birth_date: Mapped[date | None] = mapped_column(Date)
@@ -238,7 +240,8 @@ class RecoveryFlow(Base):
     account), so every step looks the same whether or not the address is known."""
     __tablename__ = "recovery_flows"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(10))  # password | user_id
+    kind: Mapped[str] = mapped_column(String(10))  # password | user_id | email | phone
+    target: Mapped[str | None] = mapped_column(String(254))  # the new email or phone being verified
     account_id: Mapped[str | None] = mapped_column(String(36))
     stage: Mapped[str] = mapped_column(String(20))  # identify | code | second_factor | new_password | done
     code_digest: Mapped[str | None] = mapped_column(String(64))
@@ -259,6 +262,18 @@ class Device(Base):
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     remembered_until: Mapped[datetime | None]
+
+
+class PhoneCode(Base):
+    """A sign-in code sent by text or voice for one interaction (6 digits, 10 minutes, single use,
+    5 attempts, at most 3 sends; a new send keeps the attempts)."""
+    __tablename__ = "phone_codes"
+    interaction_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(36))
+    code_digest: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sends: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class LoginThrottle(Base):

@@ -37,8 +37,12 @@ def _totp(secret: str) -> pyotp.TOTP:
 
 
 def has_second_factor(session: Session, account_id: str) -> bool:
+    """An authenticator app, or (the restricted fallback) codes to a verified phone."""
     factor = session.get(TotpFactor, account_id)
-    return factor is not None and factor.confirmed_at is not None
+    if factor is not None and factor.confirmed_at is not None:
+        return True
+    account = session.get(Account, account_id)
+    return bool(account and account.sms_factor and account.phone_verified and account.phone)
 
 
 def begin_totp(session: Session, account: Account, encryptor: KeyEncryptor) -> Enrolment:

@@ -81,6 +81,39 @@ def start_user_id(session: Session, email: str, birth_date: date | None, codes: 
     return start(session, "user_id", matches[0] if matches else None, codes)
 
 
+def start_contact_change(session: Session, account: Account, kind: str, target: str, codes: Codes,
+                         channel: str = "sms") -> RecoveryFlow:
+    """A new email or phone takes effect only after a code sent to it comes back."""
+    moment = now()
+    flow = RecoveryFlow(id=secrets.token_urlsafe(32), kind=kind, account_id=account.id, target=target.strip(),
+                        stage="code", attempts=0, sends=0, created_at=moment, expires_at=moment + FLOW_TTL)
+    session.add(flow)
+    _send_contact_code(session, flow, codes, channel)
+    return flow
+
+
+def _send_contact_code(session: Session, flow: RecoveryFlow, codes: Codes, channel: str = "sms") -> None:
+    code = _new_code()
+    flow.code_digest, flow.code_expires_at, flow.sends = codes.digest(flow.id, code), now() + CODE_TTL, flow.sends + 1
+    recipient = {"email": flow.target} if flow.kind == "email" else {"phone": flow.target}
+    request_notification(session, outbox, channel="email" if flow.kind == "email" else channel, recipient=recipient,
+                         template="verification_code", variables={"code": code, "minutes": 10},
+                         expires_at=flow.code_expires_at)
+
+
+def _apply_contact_change(session: Session, flow: RecoveryFlow) -> None:
+    account = session.get(Account, flow.account_id)
+    old_email = account.email
+    if flow.kind == "email":
+        account.email, account.email_verified = flow.target.lower(), True
+    else:
+        account.phone, account.phone_verified = flow.target, True
+    if old_email:
+        request_notification(session, outbox, channel="email", recipient={"email": old_email},
+                             template="security_alert",
+                             variables={"event": "contact_changed", "when": now().strftime("%d %b %Y %H:%M UTC")})
+
+
 def load(session: Session, flow_id: str, kind: str) -> RecoveryFlow | None:
     flow = session.get(RecoveryFlow, flow_id or "", with_for_update=True)
     if flow is None or flow.kind != kind or aware(flow.expires_at) <= now():
@@ -91,6 +124,9 @@ def load(session: Session, flow_id: str, kind: str) -> RecoveryFlow | None:
 def resend(session: Session, flow: RecoveryFlow, codes: Codes) -> bool:
     if flow.stage != "code" or flow.sends >= MAX_SENDS:
         return False
+    if flow.kind in ("email", "phone"):
+        _send_contact_code(session, flow, codes)
+        return True
     account = session.get(Account, flow.account_id) if flow.account_id else None
     _send_code(session, flow, account, codes, "password_reset" if flow.kind == "password" else "verification_code")
     return True
@@ -106,7 +142,10 @@ def verify_code(session: Session, flow: RecoveryFlow, code: str, codes: Codes) -
     if not hmac.compare_digest(codes.digest(flow.id, code), flow.code_digest or ""):
         return False
     flow.code_digest = None  # single use
-    if flow.kind == "user_id":
+    if flow.kind in ("email", "phone"):
+        _apply_contact_change(session, flow)
+        flow.stage = "done"
+    elif flow.kind == "user_id":
         _send_user_ids(session, flow)
         flow.stage = "done"
     else:

@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, redirect, request, url_for
 
 from services.identity.db.models import Client
 from services.identity.db.models import Account
-from services.identity.domain import (accounts, audit, devices, interaction as flow, mfa, passkeys, scopes as scope_rules,
+from services.identity.domain import (accounts, audit, devices, interaction as flow, mfa, passkeys, phone_codes, scopes as scope_rules,
                                       sessions, signin, throttle)
 from shared.errors import AppError
 from services.identity.domain.claims import parse_claims_parameter
@@ -67,13 +67,15 @@ def show(uid: str, pending, client, sso):
     return render_stage(details)
 
 
-def render_stage(details: flow.Details, error: str | None = None, status: int = 200, username: str | None = None):
+def render_stage(details: flow.Details, error: str | None = None, status: int = 200, username: str | None = None,
+                 notice: str | None = None):
     pending, client = details.interaction, details.client
     if details.stage == flow.LOGIN:
         return page("login.html", status, client=client, uid=pending.id, error=error,
                     username=username if username is not None else (details.login_hint or ""))
     if details.stage == flow.SECOND_FACTOR:
-        return page("second_factor.html", status, client=client, uid=pending.id, error=error)
+        return page("second_factor.html", status, client=client, uid=pending.id, error=error, notice=notice,
+                    phone=phone_codes.available(details.account) if details.account else False)
     if details.stage == flow.SELECT_PATIENT:
         return page("select_patient.html", status, client=client, uid=pending.id, patients=details.patients,
                     account=details.account, error=error)
@@ -138,12 +140,20 @@ def second_factor(uid: str, pending, client, sso):
     if not pending.pending_account_id:
         return redirect(url_for("interaction.show", uid=uid), code=303)
     account = db().get(Account, pending.pending_account_id)
+    if request.form.get("action") in ("sms", "voice"):
+        sent = phone_codes.send(db(), account, pending.id, request.form["action"], _secret_key())
+        details, _ = _details(pending, client, sso)
+        return render_stage(details, notice="We sent a code to your phone." if sent else None,
+                            error=None if sent else "We can't send more codes now. Use your app or a recovery code.")
     key = accounts.username_key(account.username) + "#second-factor"
     verdict = throttle.charge_attempt(db(), key, client_ip(), services().limits)
     code = (request.form.get("code") or "").strip()
     encryptor = services().encryptor
+    amr = ["pwd", "otp", "mfa"]
     ok = verdict.allowed and (mfa.verify_totp(db(), account.id, code, encryptor)
                               or mfa.use_recovery_code(db(), account.id, code))
+    if verdict.allowed and not ok and phone_codes.verify(db(), account.id, pending.id, code, _secret_key()):
+        ok, amr = True, ["pwd", "sms", "mfa"]
     if not ok:
         if verdict.allowed:
             throttle.record_failure(db(), key, client_ip(), verdict, services().limits)
@@ -154,8 +164,12 @@ def second_factor(uid: str, pending, client, sso):
                    else signin.MESSAGES["pair_locked"])
         return render_stage(details, error=message, status=401 if verdict.allowed else 429)
     throttle.record_success(db(), key, client_ip())
-    return _signed_in(uid, pending, client, sso, account, ["pwd", "otp", "mfa"], "urn:carekey:acr:mfa",
+    return _signed_in(uid, pending, client, sso, account, amr, "urn:carekey:acr:mfa",
                       remember_device=request.form.get("remember") == "yes")
+
+
+def _secret_key() -> bytes:
+    return services().settings.secret_key.encode()
 
 
 @bp.post("/<uid>/passkey/options")

@@ -17,6 +17,13 @@ bp = Blueprint("recovery", __name__, url_prefix="/recover")
 EXPIRED = ("This recovery link has expired", "For your security it works for 30 minutes. Start again.")
 
 
+def _owner(flow) -> bool:
+    from services.identity.domain import sessions
+    from services.identity.web.context import SESSION_COOKIE
+    sso = sessions.current(db(), request.cookies.get(SESSION_COOKIE), services().timeouts)
+    return sso is not None and sso.account_id == flow.account_id
+
+
 def _codes() -> recovery.Codes:
     return recovery.Codes(services().settings.secret_key.encode())
 
@@ -61,6 +68,8 @@ def user_id():
 @bp.route("/<kind>/<flow_id>", methods=["GET", "POST"])
 def code(kind: str, flow_id: str):
     flow = recovery.load(db(), flow_id, kind.replace("-", "_"))
+    if flow is not None and flow.kind in ("email", "phone") and not _owner(flow):
+        flow = None  # a contact change belongs to the signed-in account only
     if flow is None:
         return problem_page(*EXPIRED, status=410)
     if request.method == "GET":
@@ -100,6 +109,9 @@ def _next_page(flow):
         return page("recover_second_factor.html", flow=flow, error=None)
     if flow.stage == "new_password":
         return page("recover_new_password.html", flow=flow, error=None)
+    if flow.kind in ("email", "phone"):
+        return page("message.html", title="Your contact details are updated",
+                    message=f"Your new {'email' if flow.kind == 'email' else 'phone number'} is confirmed.")
     if flow.kind == "user_id":
         return page("message.html", title="Check your email",
                     message="We emailed your user ID. Then sign in from your portal.")

@@ -8,7 +8,10 @@ from services.identity.domain import accounts, audit, devices, mfa, passkeys, re
 from services.identity.domain.time import now
 from services.identity.web import csrf
 from services.identity.web.context import SESSION_COOKIE, client_ip, db, services, webauthn_relying_party
-from shared.errors import AppError
+import re
+
+from shared.errors import AppError, InvalidRequest
+from shared.messaging.notifications import E164
 from services.identity.web.pages import page
 from shared.messaging.notifications import request_notification
 
@@ -66,6 +69,41 @@ def change_password():
         request_notification(db(), outbox, channel="email", recipient={"email": account.email},
                              template="security_alert",
                              variables={"event": "password_changed", "when": now().strftime("%d %b %Y %H:%M UTC")})
+    return redirect(url_for("security.overview"), code=303)
+
+
+@bp.post("/contact")
+def change_contact():
+    """A new email or phone: effective only after the code sent to it comes back."""
+    csrf.protect()
+    account = _account()
+    if account is None:
+        return redirect(url_for("account.overview"), code=303)
+    email, phone = (request.form.get("email") or "").strip(), (request.form.get("phone") or "").strip()
+    codes = recovery.Codes(services().settings.secret_key.encode())
+    if email and "@" in email:
+        flow = recovery.start_contact_change(db(), account, "email", email, codes)
+    elif phone and re.fullmatch(E164, phone):
+        flow = recovery.start_contact_change(db(), account, "phone", phone, codes,
+                                             channel="voice" if request.form.get("channel") == "voice" else "sms")
+    else:
+        raise InvalidRequest("Enter an email address, or a phone number like +15555550123.")
+    audit.record(db(), "contact", "change_started", account_id=account.id, ip=client_ip(), kind=flow.kind)
+    return redirect(url_for("recovery.code", kind=flow.kind, flow_id=flow.id), code=303)
+
+
+@bp.post("/phone-factor")
+def phone_factor():
+    csrf.protect()
+    account = _account()
+    if account is None:
+        return redirect(url_for("account.overview"), code=303)
+    if request.form.get("enabled") == "yes" and not account.phone_verified:
+        raise InvalidRequest("Confirm a phone number first.")
+    account.sms_factor = request.form.get("enabled") == "yes"
+    audit.record(db(), "second_factor", "enrolled" if account.sms_factor else "removed", account_id=account.id,
+                 ip=client_ip(), kind="phone")
+    _tell(account)
     return redirect(url_for("security.overview"), code=303)
 
 

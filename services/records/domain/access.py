@@ -10,7 +10,7 @@ from typing import Callable
 
 from services.records.domain.cache import TtlCache
 from services.records.domain.context import TokenContext
-from services.records.domain.policy import Link, PracticeRules, cross_practice_links, may_act_for, PROXY
+from services.records.domain.policy import PROXY, Link, PracticeRules, cross_practice_links, may_act_for
 from services.records.errors import Forbidden, ResourceNotFound, SourceUnavailable
 from services.records.interfaces import PracticeDirectory
 

@@ -1,6 +1,7 @@
 """What a verified access token says about who is asking and for whom. Pure."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -8,6 +9,11 @@ from services.records.domain import scopes as scope_rules
 from services.records.domain.policy import Link, context_link
 
 _LINK_RELATIONSHIPS = ("self", "proxy")
+_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")  # FHIR ids; practice ids keep to the same characters
+
+
+def _id(value: Any) -> str | None:
+    return value if isinstance(value, str) and _ID.match(value) else None
 
 
 @dataclass(frozen=True)
@@ -23,15 +29,13 @@ class TokenContext:
     def from_claims(cls, claims: dict[str, Any]) -> "TokenContext":
         links = []
         for item in claims.get("links") or []:
-            if (isinstance(item, dict) and all(isinstance(item.get(k), str) and item[k] for k in
-                                               ("practice", "patient", "relationship"))
-                    and item["relationship"] in _LINK_RELATIONSHIPS):
+            if (isinstance(item, dict) and _id(item.get("practice")) and _id(item.get("patient"))
+                    and item.get("relationship") in _LINK_RELATIONSHIPS):
                 links.append(Link(item["practice"], item["patient"], item["relationship"]))
-        patient, practice = claims.get("patient"), claims.get("practice")
+        scope = claims.get("scope")
         return cls(subject=claims["sub"], client_id=claims["client_id"],
-                   scopes=tuple(scope_rules.parse(claims.get("scope") or "")),
-                   patient=patient if isinstance(patient, str) else None,
-                   practice=practice if isinstance(practice, str) else None,
+                   scopes=tuple(scope_rules.parse(scope if isinstance(scope, str) else "")),
+                   patient=_id(claims.get("patient")), practice=_id(claims.get("practice")),
                    links=tuple(links))
 
     @property

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.records.domain import paging, search as search_rules
+from services.records.domain import paging
+from services.records.domain import search as search_rules
 from services.records.domain.access import Access, Target
 from services.records.domain.auditing import Attempt, Auditor
 from services.records.domain.context import TokenContext
@@ -22,8 +23,14 @@ from services.records.domain.cursor import CursorCodec
 from services.records.domain.records import PatientRecords
 from services.records.domain.resources import TYPES, ResourceType, medication_ids
 from services.records.domain.scopes import READ, SEARCH, needed
-from services.records.errors import (Forbidden, InsufficientScope, InvalidParameter, NotSupported, ResourceNotFound,
-                                     SourceUnavailable)
+from services.records.errors import (
+    Forbidden,
+    InsufficientScope,
+    InvalidParameter,
+    NotSupported,
+    ResourceNotFound,
+    SourceUnavailable,
+)
 
 
 @dataclass

@@ -58,6 +58,12 @@ def require_fhir_json() -> None:
         raise NotAcceptable()
 
 
+def authenticated_fhir_request() -> None:
+    """``before_request`` of the record surfaces: a valid token first (401), then FHIR JSON (406)."""
+    token_context()
+    require_fhir_json()
+
+
 def query_pairs() -> list[tuple[str, str]]:
     return [(name, value) for name, value in request.args.items(multi=True) if name != "_format"]
 

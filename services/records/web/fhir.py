@@ -5,25 +5,13 @@ from __future__ import annotations
 from flask import Blueprint
 
 from services.records.domain.bundles import tag_practice
-from services.records.errors import RecordsError, ResourceNotFound
-from services.records.web.context import query_pairs, require_fhir_json, services, token_context
-from services.records.web.responses import fhir_response, install_outcome_handlers
+from services.records.web.context import authenticated_fhir_request, query_pairs, services, token_context
+from services.records.web.responses import fhir_response, install_outcome_handlers, refuse_the_rest
 from services.records.web.searchset import searchset_response
 
 bp = Blueprint("fhir", __name__)
 install_outcome_handlers(bp)
-WRITES = ["POST", "PUT", "PATCH", "DELETE"]
-
-
-class ReadOnly(RecordsError):
-    status, issue, code = 405, "not-supported", "method_not_allowed"
-    description = "The records gateway is read-only."
-
-
-@bp.before_request
-def _authenticate() -> None:
-    token_context()
-    require_fhir_json()
+bp.before_request(authenticated_fhir_request)
 
 
 @bp.get("/<fhir_type:resource_type>")
@@ -38,12 +26,4 @@ def read(resource_type: str, resource_id: str):
     return fhir_response(tag_practice(entry.resource, entry.practice))
 
 
-@bp.get("/<fhir_type:resource_type>/<path:rest>")
-def elsewhere(resource_type: str, rest: str):
-    raise ResourceNotFound()  # history, operations, compartments: not served
-
-
-@bp.route("/<fhir_type:resource_type>", methods=WRITES)
-@bp.route("/<fhir_type:resource_type>/<path:rest>", methods=WRITES)
-def write(resource_type: str, rest: str | None = None):
-    raise ReadOnly()
+refuse_the_rest(bp)

@@ -10,7 +10,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from services.records.domain.bundles import operation_outcome
-from services.records.errors import InsufficientScope, RecordsError, SourceUnavailable, Unauthenticated
+from services.records.errors import (
+    InsufficientScope,
+    ReadOnly,
+    RecordsError,
+    ResourceNotFound,
+    SourceUnavailable,
+    Unauthenticated,
+)
 from shared.logging import get_request_id
 
 log = logging.getLogger(__name__)
@@ -75,3 +82,16 @@ def install_outcome_handlers(bp: Blueprint) -> None:
     def _unexpected(_error: Exception):
         log.exception("unhandled records error", extra={"path": request.path})
         return error_response(RecordsError())
+
+
+def refuse_the_rest(bp: Blueprint) -> None:
+    """Below ``/{type}``: anything else is not found (history, operations), and every write is 405."""
+
+    @bp.get("/<fhir_type:resource_type>/<path:rest>")
+    def elsewhere(resource_type: str, rest: str):
+        raise ResourceNotFound()
+
+    @bp.route("/<fhir_type:resource_type>", methods=["POST", "PUT", "PATCH", "DELETE"])
+    @bp.route("/<fhir_type:resource_type>/<path:rest>", methods=["POST", "PUT", "PATCH", "DELETE"])
+    def write(resource_type: str, rest: str | None = None):
+        raise ReadOnly()

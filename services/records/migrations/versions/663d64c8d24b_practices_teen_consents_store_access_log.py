@@ -4,9 +4,8 @@ Revision ID: 663d64c8d24b
 Revises: 62694544735f
 Create Date: 2026-11-21 19:30:56.078483
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '663d64c8d24b'
 down_revision = '62694544735f'
