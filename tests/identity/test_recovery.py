@@ -149,3 +149,26 @@ def test_second_factor_still_required_for_a_reset(identity_app, make_client, mak
     assert "authenticator code" in browser.http.get(flow_url).get_data(as_text=True), "no skipping the factor"
     post(browser, flow_url, code=next_code(secret))
     assert "Choose a new password" in browser.http.get(flow_url).get_data(as_text=True)
+
+
+def test_security_question_is_asked_in_addition_to_the_code(identity_app, make_client, make_account, mail,
+                                                             identity_db):
+    from services.identity.db.models import SecurityAnswer
+    from services.identity.domain.security_questions import QUESTIONS
+    client = make_client()
+    account = make_account(email=f"q-{uuid.uuid4().hex[:6]}@example.org")
+    owner = Browser(identity_app)
+    owner.sign_in(client, account.username)
+    assert post(owner, "/account/security/questions", question=QUESTIONS[0], answer="Sainte-Anne's  School").status_code == 303
+    with identity_db() as session:
+        stored = session.get(SecurityAnswer, (account.id, QUESTIONS[0]))
+    assert "sainte" not in stored.answer_hash.lower() and stored.answer_hash.startswith("$argon2id$")
+    browser = Browser(identity_app)
+    browser.http.get("/recover/password")
+    flow_url = post(browser, "/recover/password", identifier=account.username).headers["Location"]
+    post(browser, flow_url, code=code_in(latest_email(mail, account.email, "Reset")))
+    asked = browser.http.get(flow_url).get_data(as_text=True)
+    assert QUESTIONS[0].replace("'", "&#39;") in asked
+    assert post(browser, flow_url, answer="st mary").status_code == 400
+    assert post(browser, flow_url, answer="sainte anne's school").status_code == 303
+    assert "Choose a new password" in browser.http.get(flow_url).get_data(as_text=True)

@@ -276,6 +276,16 @@ class PhoneCode(Base):
     sends: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class SecurityAnswer(Base):
+    """A legacy security question (seeds 000, 002, 003): the answer normalised and argon2-hashed,
+    never shown, and only ever asked in addition to a code, never instead of one."""
+    __tablename__ = "security_answers"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    question: Mapped[str] = mapped_column(String(200), primary_key=True)
+    answer_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+
+
 class LoginThrottle(Base):
     """Failed sign-ins counted per (account, IP), per account and per IP. Keys are digests, and
     unknown usernames are counted like known ones, so locks reveal nothing."""

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.identity.db.models import AccessToken, Account, Grant, RecoveryFlow, RefreshToken, outbox
-from services.identity.domain import accounts, mfa, sessions, throttle
+from services.identity.domain import accounts, mfa, security_questions, sessions, throttle
 from services.identity.domain.password_policy import Policy
 from services.identity.domain.time import aware, now
 from shared.messaging.notifications import request_notification
@@ -149,7 +149,26 @@ def verify_code(session: Session, flow: RecoveryFlow, code: str, codes: Codes) -
         _send_user_ids(session, flow)
         flow.stage = "done"
     else:
-        flow.stage = "second_factor" if mfa.has_second_factor(session, flow.account_id) else "new_password"
+        flow.stage = _after_code(session, flow.account_id)
+    return True
+
+
+def _after_code(session: Session, account_id: str) -> str:
+    if security_questions.questions_for(session, account_id):
+        return "question"  # a legacy factor, asked in addition to the code
+    return "second_factor" if mfa.has_second_factor(session, account_id) else "new_password"
+
+
+def verify_answer(session: Session, flow: RecoveryFlow, answer: str) -> bool:
+    if flow.stage != "question":
+        return False
+    flow.attempts += 1
+    if flow.attempts > MAX_ATTEMPTS + 5:
+        return False
+    question = security_questions.questions_for(session, flow.account_id)[0]
+    if not security_questions.check(session, flow.account_id, question, answer):
+        return False
+    flow.stage = "second_factor" if mfa.has_second_factor(session, flow.account_id) else "new_password"
     return True
 
 

@@ -84,6 +84,9 @@ def code(kind: str, flow_id: str):
             audit.record(db(), "recovery", "wrong_code", account_id=flow.account_id, ip=client_ip())
             return _code_page(flow, "That code is not right or has expired. Check the latest message, or ask for a "
                                     "new code.", 400)
+    elif flow.stage == "question":
+        if not recovery.verify_answer(db(), flow, request.form.get("answer") or ""):
+            return _question_page(flow, "That answer does not match.", 400)
     elif flow.stage == "second_factor":
         if not recovery.verify_second_factor(db(), flow, request.form.get("code") or "", services().encryptor):
             return page("recover_second_factor.html", 400, flow=flow, error="That code is not right.")
@@ -102,9 +105,17 @@ def code(kind: str, flow_id: str):
     return redirect(url_for("recovery.code", kind=kind, flow_id=flow.id), code=303)
 
 
+def _question_page(flow, error=None, status=200):
+    from services.identity.domain import security_questions
+    question = security_questions.questions_for(db(), flow.account_id)[0]
+    return page("recover_question.html", status, flow=flow, question=question, error=error)
+
+
 def _next_page(flow):
     if flow.stage == "code":
         return _code_page(flow)
+    if flow.stage == "question":
+        return _question_page(flow)
     if flow.stage == "second_factor":
         return page("recover_second_factor.html", flow=flow, error=None)
     if flow.stage == "new_password":

@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, redirect, request, url_for
 
 from services.identity.db.models import Account, outbox
-from services.identity.domain import accounts, audit, devices, mfa, passkeys, recovery, sessions
+from services.identity.domain import (accounts, audit, devices, mfa, passkeys, recovery, security_questions,
+                                      sessions)
 from services.identity.domain.time import now
 from services.identity.web import csrf
 from services.identity.web.context import SESSION_COOKIE, client_ip, db, services, webauthn_relying_party
@@ -37,7 +38,8 @@ def overview():
         return redirect(url_for("account.overview"), code=303)
     return page("security.html", account=account, enrolled=mfa.has_second_factor(db(), account.id),
                 passkeys=passkeys.list_for(db(), account.id), devices=devices.list_for(db(), account.id),
-                activity=audit.recent_sign_ins(db(), account.id), now=now())
+                activity=audit.recent_sign_ins(db(), account.id), now=now(),
+                questions=security_questions.QUESTIONS)
 
 
 @bp.post("/password")
@@ -52,7 +54,8 @@ def change_password():
     def again(error, status):
         return page("security.html", status, account=account, enrolled=mfa.has_second_factor(db(), account.id),
                     passkeys=passkeys.list_for(db(), account.id), devices=devices.list_for(db(), account.id),
-                    activity=audit.recent_sign_ins(db(), account.id), now=now(), password_error=error)
+                    activity=audit.recent_sign_ins(db(), account.id), now=now(), password_error=error,
+                    questions=security_questions.QUESTIONS)
 
     if not accounts.authenticate_password(db(), account.username, current).ok:
         return again("Your current password is not right.", 401)
@@ -104,6 +107,21 @@ def phone_factor():
     audit.record(db(), "second_factor", "enrolled" if account.sms_factor else "removed", account_id=account.id,
                  ip=client_ip(), kind="phone")
     _tell(account)
+    return redirect(url_for("security.overview"), code=303)
+
+
+@bp.post("/questions")
+def set_question():
+    csrf.protect()
+    account = _account()
+    if account is None:
+        return redirect(url_for("account.overview"), code=303)
+    try:
+        security_questions.set_answer(db(), account.id, request.form.get("question") or "",
+                                      request.form.get("answer") or "")
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+    audit.record(db(), "security_question", "set", account_id=account.id, ip=client_ip())
     return redirect(url_for("security.overview"), code=303)
 
 
