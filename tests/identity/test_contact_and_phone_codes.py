@@ -12,11 +12,11 @@ from services.identity.db.models import Account, outbox
 from tests.identity.conftest import Browser, callback_params
 
 
-def last_code(identity_db, **recipient) -> str:
+def last_code(identity_db, template: str = "verification_code", **recipient) -> str:
     with identity_db() as session:
         bodies = [json.loads(b) for b in session.scalars(select(outbox.c.body).order_by(outbox.c.created_at)).all()]
     matches = [b for b in bodies if b["payload"].get("recipient") == recipient
-               and b["payload"].get("template") == "verification_code"]
+               and b["payload"].get("template") == template]
     assert matches, f"no code queued for {recipient}"
     return matches[-1]["payload"]["variables"]["code"]
 

@@ -172,3 +172,17 @@ def test_security_question_is_asked_in_addition_to_the_code(identity_app, make_c
     assert post(browser, flow_url, answer="st mary").status_code == 400
     assert post(browser, flow_url, answer="sainte anne's school").status_code == 303
     assert "Choose a new password" in browser.http.get(flow_url).get_data(as_text=True)
+
+
+def test_reset_code_by_text_to_the_confirmed_phone(identity_app, make_client, make_account, identity_db):
+    from tests.identity.test_contact_and_phone_codes import confirm_phone, last_code
+    client, account = make_client(), make_account()
+    owner = Browser(identity_app)
+    owner.sign_in(client, account.username)
+    confirm_phone(owner, identity_db, "+15555550177")
+    browser = Browser(identity_app)
+    browser.http.get("/recover/password")
+    flow_url = post(browser, "/recover/password", identifier=account.username, channel="sms").headers["Location"]
+    assert "phone" in browser.http.get(flow_url).get_data(as_text=True)
+    assert post(browser, flow_url, code=last_code(identity_db, "password_reset", phone="+15555550177")).status_code == 303
+    assert "Choose a new password" in browser.http.get(flow_url).get_data(as_text=True)

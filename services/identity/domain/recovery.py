@@ -55,23 +55,29 @@ def _send_code(session: Session, flow: RecoveryFlow, account: Account | None, co
     flow.code_digest = codes.digest(flow.id, code if account else secrets.token_hex(16))
     flow.code_expires_at = now() + CODE_TTL
     flow.sends += 1
-    if account is not None and account.email:
+    variables = {"code": code, "minutes": int(CODE_TTL.total_seconds() // 60)}
+    by_text = flow.target == "sms" and account is not None and account.phone_verified and account.phone
+    if by_text:
+        request_notification(session, outbox, channel="sms", recipient={"phone": account.phone}, template=template,
+                             variables=variables, expires_at=flow.code_expires_at)
+    elif account is not None and account.email:
         request_notification(session, outbox, channel="email", recipient={"email": account.email}, template=template,
-                             variables={"code": code, "minutes": int(CODE_TTL.total_seconds() // 60)},
-                             expires_at=flow.code_expires_at)
+                             variables=variables, expires_at=flow.code_expires_at)
 
 
-def start(session: Session, kind: str, account: Account | None, codes: Codes) -> RecoveryFlow:
+def start(session: Session, kind: str, account: Account | None, codes: Codes, channel: str = "email") -> RecoveryFlow:
+    """``channel`` "sms" texts the code when the account has a confirmed phone (else it is emailed)."""
     moment = now()
     flow = RecoveryFlow(id=secrets.token_urlsafe(32), kind=kind, account_id=account.id if account else None,
+                        target="sms" if channel == "sms" else "email",
                         stage="code", attempts=0, sends=0, created_at=moment, expires_at=moment + FLOW_TTL)
     session.add(flow)
     _send_code(session, flow, account, codes, "password_reset" if kind == "password" else "verification_code")
     return flow
 
 
-def start_password(session: Session, identifier: str, codes: Codes) -> RecoveryFlow:
-    return start(session, "password", _account_for(session, identifier), codes)
+def start_password(session: Session, identifier: str, codes: Codes, channel: str = "email") -> RecoveryFlow:
+    return start(session, "password", _account_for(session, identifier), codes, channel)
 
 
 def start_user_id(session: Session, email: str, birth_date: date | None, codes: Codes) -> RecoveryFlow:

@@ -41,7 +41,7 @@ def password():
     identifier = (request.form.get("identifier") or "").strip()
     if not identifier:
         return page("recover_start.html", 400, kind="password", error="Enter your user ID or email.")
-    flow = recovery.start_password(db(), identifier, _codes())
+    flow = recovery.start_password(db(), identifier, _codes(), channel=request.form.get("channel", "email"))
     audit.record(db(), "recovery", "password_started", account_id=flow.account_id, ip=client_ip())
     return redirect(url_for("recovery.code", kind="password", flow_id=flow.id), code=303)
 
