@@ -241,7 +241,7 @@ class RecoveryFlow(Base):
     __tablename__ = "recovery_flows"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(10))  # password | user_id | email | phone
-    target: Mapped[str | None] = mapped_column(String(254))  # the new email or phone being verified
+    target: Mapped[str | None] = mapped_column(String(254))  # new email/phone being confirmed; for recovery, the channel
     account_id: Mapped[str | None] = mapped_column(String(36))
     stage: Mapped[str] = mapped_column(String(20))  # identify | code | second_factor | new_password | done
     code_digest: Mapped[str | None] = mapped_column(String(64))
