@@ -1,6 +1,8 @@
 """The patient's security settings: set up or remove an authenticator app, recovery codes."""
 from __future__ import annotations
 
+from functools import wraps
+
 from flask import Blueprint, jsonify, redirect, request, url_for
 
 from services.identity.db.models import Account, outbox
@@ -22,6 +24,18 @@ bp = Blueprint("security", __name__, url_prefix="/account/security")
 def _account() -> Account | None:
     sso = sessions.current(db(), request.cookies.get(SESSION_COOKIE), services().timeouts)
     return db().get(Account, sso.account_id) if sso else None
+
+
+def signed_in_form(view):
+    """A form post from the signed-in patient: CSRF checked, the account handed to the view."""
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        csrf.protect()
+        account = _account()
+        if account is None:
+            return redirect(url_for("account.overview"), code=303)
+        return view(account, *args, **kwargs)
+    return guarded
 
 
 def _tell(account: Account) -> None:
@@ -76,12 +90,9 @@ def change_password():
 
 
 @bp.post("/contact")
-def change_contact():
+@signed_in_form
+def change_contact(account):
     """A new email or phone: effective only after the code sent to it comes back."""
-    csrf.protect()
-    account = _account()
-    if account is None:
-        return redirect(url_for("account.overview"), code=303)
     email, phone = (request.form.get("email") or "").strip(), (request.form.get("phone") or "").strip()
     codes = recovery.Codes(services().settings.secret_key.encode())
     if email and "@" in email:
@@ -96,11 +107,8 @@ def change_contact():
 
 
 @bp.post("/phone-factor")
-def phone_factor():
-    csrf.protect()
-    account = _account()
-    if account is None:
-        return redirect(url_for("account.overview"), code=303)
+@signed_in_form
+def phone_factor(account):
     if request.form.get("enabled") == "yes" and not account.phone_verified:
         raise InvalidRequest("Confirm a phone number first.")
     account.sms_factor = request.form.get("enabled") == "yes"
@@ -111,11 +119,8 @@ def phone_factor():
 
 
 @bp.post("/questions")
-def set_question():
-    csrf.protect()
-    account = _account()
-    if account is None:
-        return redirect(url_for("account.overview"), code=303)
+@signed_in_form
+def set_question(account):
     try:
         security_questions.set_answer(db(), account.id, request.form.get("question") or "",
                                       request.form.get("answer") or "")
@@ -135,11 +140,8 @@ def forget_device(device_key: str):
 
 
 @bp.post("/totp")
-def begin_totp():
-    csrf.protect()
-    account = _account()
-    if account is None:
-        return redirect(url_for("account.overview"), code=303)
+@signed_in_form
+def begin_totp(account):
     try:
         enrolment = mfa.begin_totp(db(), account, services().encryptor)
     except ValueError as exc:
@@ -148,11 +150,8 @@ def begin_totp():
 
 
 @bp.post("/totp/confirm")
-def confirm_totp():
-    csrf.protect()
-    account = _account()
-    if account is None:
-        return redirect(url_for("account.overview"), code=303)
+@signed_in_form
+def confirm_totp(account):
     codes = mfa.confirm_totp(db(), account.id, request.form.get("code") or "", services().encryptor)
     if codes is None:
         enrolment = mfa.begin_totp(db(), account, services().encryptor)
@@ -193,11 +192,8 @@ def add_passkey():
 
 
 @bp.post("/passkeys/<passkey_id>/remove")
-def remove_passkey(passkey_id: str):
-    csrf.protect()
-    account = _account()
-    if account is None:
-        return redirect(url_for("account.overview"), code=303)
+@signed_in_form
+def remove_passkey(account, passkey_id: str):
     if passkeys.remove(db(), account.id, passkey_id):
         audit.record(db(), "second_factor", "removed", account_id=account.id, ip=client_ip(), kind="passkey")
         _tell(account)
@@ -205,11 +201,8 @@ def remove_passkey(passkey_id: str):
 
 
 @bp.post("/totp/remove")
-def remove_totp():
-    csrf.protect()
-    account = _account()
-    if account is None:
-        return redirect(url_for("account.overview"), code=303)
+@signed_in_form
+def remove_totp(account):
     if not accounts.authenticate_password(db(), account.username, request.form.get("password") or "").ok:
         return page("security.html", 401, account=account, enrolled=True,
                     error="Enter your current password to remove the authenticator app.")

@@ -1,14 +1,4 @@
-"""UTC time for the domain."""
-from __future__ import annotations
+"""UTC time for the domain (the shared clock)."""
+from shared.clock import aware, now
 
-from datetime import datetime, timezone
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def aware(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)
+__all__ = ["aware", "now"]
