@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | c
 PYTEST_ARGS ?= -n 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test check lock clean
+.PHONY: help install run test check lock bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -33,6 +33,13 @@ lock: install ## Re-resolve the dependency ranges in pyproject.toml into the loc
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements.lock
 	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 --generate-hashes -o requirements-dev.lock
+
+BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+BENCH_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672//
+
+bench: install ## Benchmarks on PostgreSQL and RabbitMQ (see bench/README.md); results in bench/results/
+	DATABASE_URL=$(BENCH_DATABASE_URL) AMQP_URL=$(BENCH_AMQP_URL) $(BIN)/python bench/password_signin.py --seconds 20
+	DATABASE_URL=$(BENCH_DATABASE_URL) AMQP_URL=$(BENCH_AMQP_URL) $(BIN)/python bench/notifications_throughput.py --messages 3000
 
 clean: ## Remove the embedded databases and queue (var/)
 	rm -rf var
