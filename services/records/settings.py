@@ -7,16 +7,8 @@ from typing import Any, Mapping
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from shared.settings import (
-    EnvSchema,
-    ServiceSettings,
-    SettingsError,
-    check_secret,
-    env_field,
-    load_service_settings,
-    load_settings,
-    url_field,
-)
+from shared.settings import (EnvSchema, ServiceSettings, SettingsError, check_secret, env_field, load_service_settings,
+                             load_settings, url_field)
 
 NAME = "records"
 DEFAULT_PORT = 8004

@@ -23,14 +23,8 @@ from services.records.domain.cursor import CursorCodec
 from services.records.domain.records import PatientRecords
 from services.records.domain.resources import TYPES, ResourceType, medication_ids
 from services.records.domain.scopes import READ, SEARCH, needed
-from services.records.errors import (
-    Forbidden,
-    InsufficientScope,
-    InvalidParameter,
-    NotSupported,
-    ResourceNotFound,
-    SourceUnavailable,
-)
+from services.records.errors import (Forbidden, InsufficientScope, InvalidParameter, NotSupported, ResourceNotFound,
+                                     SourceUnavailable)
 
 
 @dataclass

@@ -10,14 +10,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from services.records.domain.bundles import operation_outcome
-from services.records.errors import (
-    InsufficientScope,
-    ReadOnly,
-    RecordsError,
-    ResourceNotFound,
-    SourceUnavailable,
-    Unauthenticated,
-)
+from services.records.errors import (InsufficientScope, ReadOnly, RecordsError, ResourceNotFound, SourceUnavailable,
+                                     Unauthenticated)
 from shared.logging import get_request_id
 
 log = logging.getLogger(__name__)
