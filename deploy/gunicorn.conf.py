@@ -8,6 +8,8 @@ handshake per request). The benchmarks in bench/ measure the choice.
 import multiprocessing
 import os
 
+from prometheus_client import multiprocess as prometheus_multiprocess  # imported once, not while shutting down
+
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
@@ -23,5 +25,4 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 def child_exit(server, worker):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-        multiprocess.mark_process_dead(worker.pid)
+        prometheus_multiprocess.mark_process_dead(worker.pid)
