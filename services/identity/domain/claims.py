@@ -30,6 +30,14 @@ def subject(account_id: str, client: Client, salt: str) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+SCOPE_OF_CLAIM = {claim: scope for scope, claims in SCOPE_CLAIMS.items() for claim in claims}
+
+
+def implied_scopes(requested: dict[str, Any] | None) -> set[str]:
+    """The scopes whose claims the ``claims`` parameter asks for individually."""
+    return {SCOPE_OF_CLAIM[name] for name in (requested or {}) if name in SCOPE_OF_CLAIM}
+
+
 def available_claims(account: Account) -> dict[str, Any]:
     name = " ".join(part for part in (account.given_name, account.family_name) if part) or None
     values = {
@@ -41,11 +49,14 @@ def available_claims(account: Account) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-def release(account: Account, scopes: list[str], requested: dict[str, Any] | None) -> dict[str, Any]:
-    """Claims for the given scopes, plus any individually requested through ``claims``."""
+def release(account: Account, scopes: list[str], requested: dict[str, Any] | None,
+            allowed_scopes: set[str] | None = None) -> dict[str, Any]:
+    """Claims for the granted *scopes*, plus those individually requested through ``claims`` whose
+    scope is in *allowed_scopes* (registered for the client and, for third parties, consented)."""
     available = available_claims(account)
     names = {name for scope in scopes for name in SCOPE_CLAIMS.get(scope, ())}
-    names |= set((requested or {}).keys())
+    allowed = set(scopes) | (allowed_scopes or set())
+    names |= {name for name in (requested or {}) if SCOPE_OF_CLAIM.get(name) in allowed}
     return {name: available[name] for name in names if name in available}
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.identity.db.models import Account, Client, Consent, Interaction, PatientLink, SsoSession
-from services.identity.domain import accounts, scopes as scope_rules
+from services.identity.domain import accounts, claims as claim_rules, scopes as scope_rules
 from services.identity.domain.time import aware, now
 
 LOGIN, SECOND_FACTOR, SELECT_PATIENT, CONSENT, DONE = "login", "second_factor", "select_patient", "consent", "done"
@@ -49,11 +49,12 @@ def requested_acr(params: dict[str, Any], claims: dict | None) -> str | None:
     """The strongest acr the client asked for (acr_values, or an essential acr claim)."""
     wanted = (params.get("acr_values") or "").split()
     acr_claim = ((claims or {}).get("id_token") or {}).get("acr") or {}
-    if acr_claim.get("values"):
-        wanted += acr_claim["values"]
-    elif acr_claim.get("value"):
+    values = acr_claim.get("values") if isinstance(acr_claim, dict) else None
+    if isinstance(values, list):
+        wanted += [v for v in values if isinstance(v, str)]
+    elif isinstance(acr_claim, dict) and isinstance(acr_claim.get("value"), str):
         wanted.append(acr_claim["value"])
-    known = [value for value in wanted if value in ACR_LEVELS]
+    known = [value for value in wanted if isinstance(value, str) and value in ACR_LEVELS]
     return max(known, key=ACR_LEVELS.get) if known else None
 
 
@@ -67,7 +68,7 @@ def login_needed(params: dict[str, Any], sso: SsoSession | None, interaction: In
     if "login" in prompts(params):
         return True
     max_age = params.get("max_age")
-    if max_age is not None and str(max_age).isdigit():
+    if max_age is not None and str(max_age).isascii() and str(max_age).isdigit() and len(str(max_age)) <= 9:
         if now() - aware(sso.auth_time) > timedelta(seconds=int(max_age)):
             return True
     wanted = requested_acr(params, claims)
@@ -97,6 +98,8 @@ def next_stage(session: Session, client: Client, params: dict[str, Any], sso: Ss
     if client.practice_id and scope_rules.wants_patient_context(requested):
         links = accounts.links_at_practice(session, account.id, client.practice_id)
         chosen = interaction.patient_id if interaction and interaction.patient_done else None
+        if chosen is not None and not any(link.patient_id == chosen for link in links):
+            chosen = None  # a choice made by someone else, or a link since revoked
         if chosen is None and len(links) > 1:
             remembered = remembered_patient if any(l.patient_id == remembered_patient for l in links) else None
             if remembered and "select_account" not in prompts(params):
@@ -109,6 +112,11 @@ def next_stage(session: Session, client: Client, params: dict[str, Any], sso: Ss
     elif "select_account" in prompts(params) and not (interaction and interaction.patient_done):
         return Details(SELECT_PATIENT, placeholder, client, account, patients=[])
     consent_forced = "consent" in prompts(params) and not (interaction and interaction.consent_done)
+    registered = set((client.scope or "").split())
+    asked_claims = set()
+    for member in (claims or {}).values():
+        asked_claims |= claim_rules.implied_scopes(member)
+    requested = requested + sorted((asked_claims & registered) - set(requested))  # claims need consent too
     missing = missing_consent(session, account.id, client, requested)
     if (missing or (consent_forced and not client.first_party)) and not (interaction and interaction.consent_done):
         shown = missing or [s for s in requested if s != "openid"]

@@ -78,14 +78,19 @@ def charge_attempt(session: Session, username_key: str, ip: str | None, limits: 
     pair_key, account_key, ip_key = keys(username_key, ip)
     ip_row = _charge(session, ip_key, window=limits.ip_window)
     pair = _charge(session, pair_key)
+    held = session.get(LoginThrottle, account_key)
+    if held is not None and (_locked(held) or held.failures >= limits.account_ceiling):
+        return Verdict(False, "account_locked", pair.failures, held.failures)
+    if _locked(pair) or pair.failures > limits.pair_threshold:
+        return Verdict(False, "pair_locked", pair.failures, held.failures if held else 0)
+    if _locked(ip_row) or ip_row.failures > limits.ip_threshold:
+        return Verdict(False, "ip_throttled", pair.failures, held.failures if held else 0)
+    # only attempts whose password is checked count toward the account-wide ceiling, so refused
+    # attempts from a locked pair or IP cannot be used to lock the owner out
     account = _charge(session, account_key)
     session.flush()
-    if _locked(account) or account.failures > limits.account_ceiling:
+    if account.failures > limits.account_ceiling:
         return Verdict(False, "account_locked", pair.failures, account.failures)
-    if _locked(pair) or pair.failures > limits.pair_threshold:
-        return Verdict(False, "pair_locked", pair.failures, account.failures)
-    if _locked(ip_row) or ip_row.failures > limits.ip_threshold:
-        return Verdict(False, "ip_throttled", pair.failures, account.failures)
     return Verdict(True, None, pair.failures, account.failures)
 
 
@@ -124,3 +129,12 @@ def is_hard_locked(session: Session, username_key: str) -> bool:
     _, account_key, _ = keys(username_key, None)
     row = session.scalar(select(LoginThrottle).where(LoginThrottle.key == account_key))
     return row is not None and _locked(row)
+
+
+def charge_limited(session: Session, key: str, limit: int, window: timedelta) -> bool:
+    """Count one more action under *key* in a sliding window; False once over *limit*."""
+    return _charge(session, key, window=window).failures <= limit
+
+
+def hashed_key(prefix: str, *parts: str) -> str:
+    return f"{prefix}:{_digest(*parts)}"

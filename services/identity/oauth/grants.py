@@ -151,6 +151,9 @@ class RefreshTokenGrant(_Issuing, grants.RefreshTokenGrant):
         if row.revoked_at is not None or grant is None or grant.revoked_at is not None \
                 or aware(row.expires_at) <= moment:
             return None
+        requested = self.request.payload.scope
+        if requested and not set(scope_to_list(requested)) <= set(scope_to_list(row.scope)):
+            raise InvalidScopeError()  # before rotating: a refused request must not burn the token
         claimed = session.execute(update(RefreshToken).where(
             RefreshToken.digest == row.digest, RefreshToken.rotated_at.is_(None)).values(rotated_at=moment)).rowcount
         if not claimed:

@@ -119,7 +119,8 @@ class TokenIssuer:
         if code:
             claims["c_hash"] = half_hash(code)
         requested = (grant.claims or {}).get("id_token")
-        claims.update(claim_rules.release(account, [], requested))
+        claims.update(claim_rules.release(account, [], requested,
+                                          claim_rules.implied_scopes(requested) & set((client.scope or "").split())))
         if grant.patient_id and ("fhirUser" in scope.split() or "launch/patient" in scope.split()):
             claims["fhirUser"] = f"{self.settings.records_audience}/Patient/{grant.patient_id}"
         return self._sign(claims, alg=client.id_token_signed_response_alg)

@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749 import OAuth2Error, OAuth2Request
@@ -74,7 +75,7 @@ def _precheck(params: dict[str, str], raw) -> dict | None:
             raise RedirectError("invalid_request", "prompt=none cannot be combined with other values.")
         if not set(prompts) <= {"none", "login", "consent", "select_account"}:
             raise RedirectError("invalid_request", "Unsupported prompt value.")
-    if params.get("max_age") is not None and not params["max_age"].isdigit():
+    if params.get("max_age") is not None and not re.fullmatch(r"[0-9]{1,9}", params["max_age"]):
         raise RedirectError("invalid_request", "max_age must be a number of seconds.")
     try:
         return parse_claims_parameter(params.get("claims"))
@@ -126,9 +127,17 @@ def issue_code(client: Client, params: dict[str, str], sso, patient_id: str | No
     sessions.remember_client(db(), sso, client.client_id, patient_id)
     account = db().get(Account, sso.account_id)
     stored = StoredAuthorizationRequest(issuer, params)
-    grant = runtime_server.get_consent_grant(request=stored, end_user=account)
+    redirect_uri = resolve_redirect_uri(client, params)
+    if redirect_uri is None:
+        return problem_page("This sign-in link is not valid", "The application's return address is no longer "
+                            "registered with CareKey. Contact the practice.", 400)
+    try:
+        grant = runtime_server.get_consent_grant(request=stored, end_user=account)
+    except OAuth2Error as exc:  # e.g. the same request finished twice (a reused nonce)
+        return responses.error(redirect_uri, exc.error, exc.description, params.get("state"),
+                               params.get("response_mode"), issuer)
     response = runtime_server.create_authorization_response(request=stored, grant_user=account, grant=grant)
-    return responses.from_authlib(response, resolve_redirect_uri(client, params), params.get("response_mode"), issuer)
+    return responses.from_authlib(response, redirect_uri, params.get("response_mode"), issuer)
 
 
 def deny(client: Client, params: dict[str, str], description: str):

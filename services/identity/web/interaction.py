@@ -40,7 +40,9 @@ def _details(pending, client, sso):
     remembered = sessions.remembered_patient(db(), sso, client.client_id) if sso else None
     claims = parse_claims_parameter(pending.params.get("claims"))
     if sso is not None and pending.session_id and sso.id != pending.session_id:
-        pending.login_done = False  # the session changed under this interaction: sign in again
+        # the session changed under this interaction: every step is done again, by this user
+        pending.login_done = pending.patient_done = pending.consent_done = False
+        pending.patient_id = None
     return flow.next_stage(db(), client, pending.params, sso, pending, claims, remembered), claims
 
 

@@ -2,11 +2,11 @@
 address or account exists."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from flask import Blueprint, redirect, request, url_for
 
-from services.identity.domain import audit, recovery
+from services.identity.domain import audit, recovery, throttle
 from services.identity.domain.accounts import PasswordRejected
 from services.identity.domain.password_policy import strength_hint
 from services.identity.web import csrf
@@ -22,6 +22,18 @@ def _owner(flow) -> bool:
     from services.identity.web.context import SESSION_COOKIE
     sso = sessions.current(db(), request.cookies.get(SESSION_COOKIE), services().timeouts)
     return sso is not None and sso.account_id == flow.account_id
+
+
+RECOVERIES_PER_ADDRESS, RECOVERIES_PER_IP, RECOVERY_WINDOW = 5, 30, timedelta(hours=1)
+
+
+def _within_limits(kind: str, identifier: str) -> bool:
+    """No flooding a patient with codes (or a phone with texts): per address and per IP, hourly."""
+    per_address = throttle.charge_limited(db(), throttle.hashed_key("r", kind, identifier.strip().casefold()),
+                                          RECOVERIES_PER_ADDRESS, RECOVERY_WINDOW)
+    per_ip = throttle.charge_limited(db(), throttle.hashed_key("ri", client_ip() or "-"), RECOVERIES_PER_IP,
+                                     RECOVERY_WINDOW)
+    return per_address and per_ip
 
 
 def _codes() -> recovery.Codes:
@@ -41,7 +53,10 @@ def password():
     identifier = (request.form.get("identifier") or "").strip()
     if not identifier:
         return page("recover_start.html", 400, kind="password", error="Enter your user ID or email.")
-    flow = recovery.start_password(db(), identifier, _codes(), channel=request.form.get("channel", "email"))
+    if _within_limits("password", identifier):
+        flow = recovery.start_password(db(), identifier, _codes(), channel=request.form.get("channel", "email"))
+    else:  # the same answer, and nothing is sent
+        flow = recovery.start(db(), "password", None, _codes())
     audit.record(db(), "recovery", "password_started", account_id=flow.account_id, ip=client_ip())
     return redirect(url_for("recovery.code", kind="password", flow_id=flow.id), code=303)
 
@@ -60,7 +75,10 @@ def user_id():
         born = date.fromisoformat(request.form.get("birth_date") or "")
     except ValueError:
         return page("recover_birth_date.html", 400, email=email, error="Enter your date of birth.")
-    flow = recovery.start_user_id(db(), email, born, _codes())
+    if _within_limits("user_id", email):
+        flow = recovery.start_user_id(db(), email, born, _codes())
+    else:
+        flow = recovery.start(db(), "user_id", None, _codes())
     audit.record(db(), "recovery", "user_id_started", account_id=flow.account_id, ip=client_ip())
     return redirect(url_for("recovery.code", kind="user_id", flow_id=flow.id), code=303)
 

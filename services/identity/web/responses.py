@@ -13,7 +13,9 @@ def deliver(redirect_uri: str, params: dict[str, str], response_mode: str | None
     if response_mode == "form_post":
         response = Response(render_template("form_post.html", action=redirect_uri, fields=params))
         response.headers["Cache-Control"] = "no-store"
-        response.headers["Content-Security-Policy"] = "default-src 'none'; script-src 'unsafe-inline'; form-action *"
+        response.headers["Content-Security-Policy"] = ("default-src 'none'; script-src 'unsafe-inline'; form-action *; "
+                                                       "frame-ancestors 'none'")
+        response.headers["X-Frame-Options"] = "DENY"
         return response
     parts = urlsplit(redirect_uri)
     query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())

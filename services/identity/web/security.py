@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify, redirect, request, url_for
 
 from services.identity.db.models import Account, outbox
 from services.identity.domain import (accounts, audit, devices, mfa, passkeys, recovery, security_questions,
-                                      sessions)
+                                      sessions, signin, throttle)
 from services.identity.domain.time import now
 from services.identity.web import csrf
 from services.identity.web.context import SESSION_COOKIE, client_ip, db, services, webauthn_relying_party
@@ -24,6 +24,20 @@ bp = Blueprint("security", __name__, url_prefix="/account/security")
 def _account() -> Account | None:
     sso = sessions.current(db(), request.cookies.get(SESSION_COOKIE), services().timeouts)
     return db().get(Account, sso.account_id) if sso else None
+
+
+def _password_confirmed(account: Account, field: str = "password") -> bool | None:
+    """Check the current password, under the same brute-force limits as sign-in.
+    True when right, False when wrong, None when too many tries (the caller says so)."""
+    key = accounts.username_key(account.username) + "#reauth"
+    verdict = throttle.charge_attempt(db(), key, client_ip(), services().limits)
+    if not verdict.allowed:
+        return None
+    if accounts.authenticate_password(db(), account.username, request.form.get(field) or "").ok:
+        throttle.record_success(db(), key, client_ip())
+        return True
+    throttle.record_failure(db(), key, client_ip(), verdict, services().limits)
+    return False
 
 
 def signed_in_form(view):
@@ -63,7 +77,7 @@ def change_password():
     account = db().get(Account, sso.account_id) if sso else None
     if account is None:
         return redirect(url_for("account.overview"), code=303)
-    current, chosen = request.form.get("current") or "", request.form.get("password") or ""
+    chosen = request.form.get("password") or ""
 
     def again(error, status):
         return page("security.html", status, account=account, enrolled=mfa.has_second_factor(db(), account.id),
@@ -71,8 +85,10 @@ def change_password():
                     activity=audit.recent_sign_ins(db(), account.id), now=now(), password_error=error,
                     questions=security_questions.QUESTIONS)
 
-    if not accounts.authenticate_password(db(), account.username, current).ok:
-        return again("Your current password is not right.", 401)
+    confirmed = _password_confirmed(account, "current")
+    if not confirmed:
+        return again("Your current password is not right." if confirmed is False else signin.MESSAGES["pair_locked"],
+                     401 if confirmed is False else 429)
     if chosen != (request.form.get("confirm") or ""):
         return again("The two new passwords are different.", 400)
     try:
@@ -111,6 +127,8 @@ def change_contact(account):
 def phone_factor(account):
     if request.form.get("enabled") == "yes" and not account.phone_verified:
         raise InvalidRequest("Confirm a phone number first.")
+    if request.form.get("enabled") != "yes" and not _password_confirmed(account):
+        raise AppError("reauthentication_required", 401, "Enter your current password to stop using phone codes.")
     account.sms_factor = request.form.get("enabled") == "yes"
     audit.record(db(), "second_factor", "enrolled" if account.sms_factor else "removed", account_id=account.id,
                  ip=client_ip(), kind="phone")
@@ -203,7 +221,7 @@ def remove_passkey(account, passkey_id: str):
 @bp.post("/totp/remove")
 @signed_in_form
 def remove_totp(account):
-    if not accounts.authenticate_password(db(), account.username, request.form.get("password") or "").ok:
+    if not _password_confirmed(account):
         return page("security.html", 401, account=account, enrolled=True,
                     error="Enter your current password to remove the authenticator app.")
     mfa.remove_totp(db(), account.id)

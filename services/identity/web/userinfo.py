@@ -26,8 +26,10 @@ def userinfo():
     if account is None or account.disabled_at is not None or client is None:
         return bearer_error(401, "invalid_token", "The access token is not valid.")
     requested = (presented.grant.claims or {}).get("userinfo")
+    registered = set((client.scope or "").split())
     body = {"sub": claim_rules.subject(account.id, client, services().settings.pairwise_salt),
-            **claim_rules.release(account, sorted(presented.scopes), requested)}
+            **claim_rules.release(account, sorted(presented.scopes), requested,
+                                  claim_rules.implied_scopes(requested) & registered)}
     response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
     return response
