@@ -28,3 +28,13 @@ def test_rotated_token_is_accepted_again_within_the_grace_window(lenient_app, ma
 
 def test_default_has_no_grace(suite):
     assert suite.settings["identity"].refresh_grace_seconds == 0
+
+
+def test_only_one_replay_is_tolerated_within_the_window(lenient_app, make_client, make_account):
+    api, browser = lenient_app.test_client(), Browser(lenient_app)
+    client, account = make_client(), make_account()
+    token, _ = login_and_exchange(browser, api, client, account)
+    assert refresh(api, client, token["refresh_token"]).status_code == 200
+    assert refresh(api, client, token["refresh_token"]).status_code == 200
+    third = refresh(api, client, token["refresh_token"])
+    assert third.status_code == 400 and third.json["error"] == "invalid_grant", "a stream of replays is reuse"

@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 
 from authlib.oauth2.rfc6749 import InvalidScopeError, grants, scope_to_list
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from services.identity.db.models import Account, AuthorizationCode, Grant, RefreshToken
 from services.identity.domain import audit, claims as claim_rules, scopes as scope_rules, secrets
@@ -159,7 +159,12 @@ class RefreshTokenGrant(_Issuing, grants.RefreshTokenGrant):
         if not claimed:
             session.refresh(row)
             grace = timedelta(seconds=self.runtime.settings.refresh_grace_seconds)
-            if not (grace and row.rotated_at and moment - aware(row.rotated_at) <= grace):
+            within_grace = bool(grace and row.rotated_at and moment - aware(row.rotated_at) <= grace)
+            if within_grace:  # one concurrent retry is tolerated, not a stream of replays
+                successors = session.scalar(select(func.count()).select_from(RefreshToken).where(
+                    RefreshToken.grant_id == grant.id, RefreshToken.issued_at >= row.rotated_at))
+                within_grace = successors < 2
+            if not within_grace:
                 revoke_grant(session, grant.id)  # reuse of a rotated token: the family is compromised
                 audit.record(session, "token", "refresh_token_reused", account_id=grant.account_id,
                              client_id=grant.client_id, ip=self.runtime.client_ip())
