@@ -39,6 +39,7 @@ BENCH_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672//
 
 bench: install ## Benchmarks on PostgreSQL and RabbitMQ (see bench/README.md); results in bench/results/
 	DATABASE_URL=$(BENCH_DATABASE_URL) AMQP_URL=$(BENCH_AMQP_URL) $(BIN)/python bench/password_signin.py --seconds 20
+	DATABASE_URL=$(BENCH_DATABASE_URL) AMQP_URL=$(BENCH_AMQP_URL) $(BIN)/python bench/records_read.py --seconds 15
 	DATABASE_URL=$(BENCH_DATABASE_URL) AMQP_URL=$(BENCH_AMQP_URL) $(BIN)/python bench/notifications_throughput.py --messages 3000
 
 clean: ## Remove the embedded databases and queue (var/)
