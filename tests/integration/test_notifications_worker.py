@@ -45,7 +45,8 @@ def test_outbox_event_reaches_worker_and_is_sent_once_despite_redelivery(suite):
     registration = make_session_factory(suite.engines["registration"])
     with transaction(registration) as session:
         envelope = request_notification(session, registry.outbox("registration"), channel="email",
-                                        recipient={"email": "pat@example.org"}, template="practice_linked",
+                                        recipient={"email": f"linked-{uuid.uuid4().hex[:8]}@example.org"},
+                                        template="practice_linked",
                                         variables={"practice_name": "Riverside Family Practice"})
         # route this test's event to this test's queue only
         session.execute(registry.outbox("registration").update()
