@@ -106,3 +106,11 @@ def test_form_post_page_cannot_be_framed(browser, make_client, make_account):
     response, _ = browser.sign_in(client, account.username, response_mode="form_post")
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_a_malformed_authorization_header_is_invalid_client_not_a_crash(api):
+    for path in ("/token", "/revoke", "/introspect"):
+        for header in ("Bearer ", "Basic", "Basic "):
+            response = api.post(path, data={"grant_type": "client_credentials", "token": "x"},
+                                headers={"Authorization": header})
+            assert response.status_code == 401 and response.json["error"] == "invalid_client", (path, header)
