@@ -82,11 +82,17 @@ def _validated(spec: ClientSpec) -> ClientSpec:
     return spec
 
 
+def new_client_id() -> str:
+    """Random and safe anywhere: hex never starts with '-' (a CLI option) or needs escaping."""
+    import secrets as random
+    return random.token_hex(16)
+
+
 def create_client(session: Session, spec: ClientSpec, *, client_id: str | None = None) -> tuple[Client, str | None]:
     """Register a client; returns it and its secret (shown once; only its digest is kept)."""
     spec = _validated(spec)
     secret = None if spec.public or spec.token_endpoint_auth_method == "private_key_jwt" else secrets.new_secret(32)
-    client = Client(client_id=client_id or secrets.new_secret(16), name=spec.name.strip(),
+    client = Client(client_id=client_id or new_client_id(), name=spec.name.strip(),
                     secret_digest=secrets.digest(secret) if secret else None, public=spec.public,
                     first_party=spec.first_party, practice_id=spec.practice_id, redirect_uris=spec.redirect_uris,
                     post_logout_redirect_uris=spec.post_logout_redirect_uris,
