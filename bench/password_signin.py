@@ -61,10 +61,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def sign_in(base: str, client: dict, username: str, password: str) -> bool:
+def sign_in(base: str, client: dict, username: str, password: str, scope: str = "openid") -> dict | None:
+    """authorize → login form → code → token, as a browser and a portal would; the token response."""
     http = requests.Session()
     page = http.get(f"{base}/authorize", params={"response_type": "code", "client_id": client["client_id"],
-                                                  "redirect_uri": client["redirect_uris"][0], "scope": "openid",
+                                                  "redirect_uri": client["redirect_uris"][0], "scope": scope,
                                                   "state": "s"}, timeout=30)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     done = http.post(page.url + "/login", data={"username": username, "password": password, "csrf_token": csrf},
@@ -74,7 +75,7 @@ def sign_in(base: str, client: dict, username: str, password: str) -> bool:
     token = http.post(f"{base}/token", data={"grant_type": "authorization_code", "code": code,
                                              "redirect_uri": client["redirect_uris"][0]},
                       auth=(client["client_id"], client["client_secret"]), timeout=30)
-    return token.status_code == 200
+    return token.json() if token.status_code == 200 else None
 
 
 def main() -> int:
@@ -119,7 +120,7 @@ def main() -> int:
         def loop(user: str) -> None:
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                ok = sign_in(base, client, user, "correct horse battery staple")
+                ok = sign_in(base, client, user, "correct horse battery staple") is not None
                 with lock:
                     (done if ok else failed)[0] += 1
                     latencies.append(time.perf_counter() - started)

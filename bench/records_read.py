@@ -15,7 +15,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -23,7 +22,6 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import requests
 
@@ -31,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.notifications_throughput import fresh_database  # noqa: E402
-from bench.password_signin import free_port  # noqa: E402
+from bench.password_signin import free_port, sign_in  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 SCOPE = "openid launch/patient patient/*.rs"
@@ -47,21 +45,6 @@ def _verify_for(seconds: float, token: str, issuer: str, audience: str, counter)
         count += 1
     with counter.get_lock():
         counter.value += count
-
-
-def sign_in_token(base: str, client: dict, username: str) -> str:
-    http = requests.Session()
-    page = http.get(f"{base}/authorize", params={"response_type": "code", "client_id": client["client_id"],
-                                                  "redirect_uri": client["redirect_uris"][0], "scope": SCOPE,
-                                                  "state": "s"}, timeout=30)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    done = http.post(page.url + "/login", data={"username": username, "password": PASSWORD, "csrf_token": csrf},
-                     allow_redirects=False, timeout=30)
-    back = http.get(base + done.headers["Location"], allow_redirects=False, timeout=30)
-    code = parse_qs(urlsplit(back.headers["Location"]).query)["code"][0]
-    return http.post(f"{base}/token", data={"grant_type": "authorization_code", "code": code,
-                                            "redirect_uri": client["redirect_uris"][0]},
-                     auth=(client["client_id"], client["client_secret"]), timeout=30).json()["access_token"]
 
 
 def serve(module: str, env: dict) -> subprocess.Popen:
@@ -116,7 +99,7 @@ def main() -> int:
     try:
         wait_ready(identity)
         wait_ready(records)
-        token = sign_in_token(identity, client, "bench-reader")
+        token = sign_in(identity, client, "bench-reader", PASSWORD, SCOPE)["access_token"]
         counter = multiprocessing.Value("i", 0)
         verifiers = [multiprocessing.Process(target=_verify_for, args=(args.seconds, token, identity, records, counter))
                      for _ in range(os.cpu_count() or 1)]

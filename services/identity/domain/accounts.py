@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.identity.db.models import Account, PatientLink
@@ -101,10 +101,6 @@ def valid_links(session: Session, account_id: str) -> list[PatientLink]:
                                                       PatientLink.revoked_at.is_(None))
                             .order_by(PatientLink.practice_id, PatientLink.patient_id)).all()
     return [link for link in links if link.valid_until is None or aware(link.valid_until) > moment]
-
-
-def count_accounts(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Account))
 
 
 def link_patient(session: Session, account: Account, *, practice_id: str, patient_id: str, relationship: str,

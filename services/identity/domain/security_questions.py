@@ -50,6 +50,3 @@ def check(session: Session, account_id: str, question: str, answer: str) -> bool
     row = session.get(SecurityAnswer, (account_id, question))
     return passwords.verify_or_dummy(row.answer_hash if row else None, normalise(answer))
 
-
-def remove_all(session: Session, account_id: str) -> None:
-    session.execute(delete(SecurityAnswer).where(SecurityAnswer.account_id == account_id))

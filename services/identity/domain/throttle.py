@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import case, delete, literal, select, update
+from sqlalchemy import case, delete, literal, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -123,12 +123,6 @@ def unlock_account(session: Session, username_key: str) -> None:
     """After recovery (a password reset): the account-wide lock and its count are cleared."""
     _, account_key, _ = keys(username_key, None)
     session.execute(delete(LoginThrottle).where(LoginThrottle.key == account_key))
-
-
-def is_hard_locked(session: Session, username_key: str) -> bool:
-    _, account_key, _ = keys(username_key, None)
-    row = session.scalar(select(LoginThrottle).where(LoginThrottle.key == account_key))
-    return row is not None and _locked(row)
 
 
 def charge_limited(session: Session, key: str, limit: int, window: timedelta) -> bool:

@@ -219,13 +219,5 @@ class ClientCredentialsGrant(_Issuing, grants.ClientCredentialsGrant):
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
-def grant_for_access_token(session, jti: str):
-    from services.identity.db.models import AccessToken
-    record = session.get(AccessToken, jti)
-    if record is None or record.grant_id is None:
-        return record, None
-    return record, session.get(Grant, record.grant_id)
-
-
 def grants_of_session(session, session_id: str) -> list[Grant]:
     return list(session.scalars(select(Grant).where(Grant.session_id == session_id, Grant.revoked_at.is_(None))).all())

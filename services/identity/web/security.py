@@ -52,6 +52,13 @@ def signed_in_form(view):
     return guarded
 
 
+def _security_page(account: Account, status: int = 200, **messages):
+    return page("security.html", status, account=account, enrolled=mfa.has_second_factor(db(), account.id),
+                passkeys=passkeys.list_for(db(), account.id), devices=devices.list_for(db(), account.id),
+                activity=audit.recent_sign_ins(db(), account.id), now=now(),
+                questions=security_questions.QUESTIONS, **messages)
+
+
 def _tell(account: Account) -> None:
     if account.email:
         request_notification(db(), outbox, channel="email", recipient={"email": account.email},
@@ -64,10 +71,7 @@ def overview():
     account = _account()
     if account is None:
         return redirect(url_for("account.overview"), code=303)
-    return page("security.html", account=account, enrolled=mfa.has_second_factor(db(), account.id),
-                passkeys=passkeys.list_for(db(), account.id), devices=devices.list_for(db(), account.id),
-                activity=audit.recent_sign_ins(db(), account.id), now=now(),
-                questions=security_questions.QUESTIONS)
+    return _security_page(account)
 
 
 @bp.post("/password")
@@ -80,10 +84,7 @@ def change_password():
     chosen = request.form.get("password") or ""
 
     def again(error, status):
-        return page("security.html", status, account=account, enrolled=mfa.has_second_factor(db(), account.id),
-                    passkeys=passkeys.list_for(db(), account.id), devices=devices.list_for(db(), account.id),
-                    activity=audit.recent_sign_ins(db(), account.id), now=now(), password_error=error,
-                    questions=security_questions.QUESTIONS)
+        return _security_page(account, status, password_error=error)
 
     confirmed = _password_confirmed(account, "current")
     if not confirmed:
@@ -163,7 +164,7 @@ def begin_totp(account):
     try:
         enrolment = mfa.begin_totp(db(), account, services().encryptor)
     except ValueError as exc:
-        return page("security.html", 409, account=account, enrolled=True, error=str(exc))
+        return _security_page(account, 409, error=str(exc))
     return page("totp_setup.html", enrolment=enrolment, error=None)
 
 
@@ -222,8 +223,7 @@ def remove_passkey(account, passkey_id: str):
 @signed_in_form
 def remove_totp(account):
     if not _password_confirmed(account):
-        return page("security.html", 401, account=account, enrolled=True,
-                    error="Enter your current password to remove the authenticator app.")
+        return _security_page(account, 401, error="Enter your current password to remove the authenticator app.")
     mfa.remove_totp(db(), account.id)
     audit.record(db(), "second_factor", "removed", account_id=account.id, ip=client_ip(), kind="totp")
     _tell(account)

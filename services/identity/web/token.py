@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from services.identity.web.context import services
+from services.identity.web.context import no_store, services
 
 bp = Blueprint("token", __name__)
 
@@ -15,26 +15,22 @@ def _malformed_authorization():
         response = jsonify(error="invalid_client", error_description="The Authorization header is malformed.")
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Basic realm="carekey"'
-        return _no_store(response)
+        return no_store(response)
     return None
 
 
-def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
 
 
 @bp.post("/token")
 def token():
-    return _malformed_authorization() or _no_store(services().server.create_token_response())
+    return _malformed_authorization() or no_store(services().server.create_token_response())
 
 
 @bp.post("/revoke")
 def revoke():
-    return _malformed_authorization() or _no_store(services().server.create_endpoint_response("revocation"))
+    return _malformed_authorization() or no_store(services().server.create_endpoint_response("revocation"))
 
 
 @bp.post("/introspect")
 def introspect():
-    return _malformed_authorization() or _no_store(services().server.create_endpoint_response("introspection"))
+    return _malformed_authorization() or no_store(services().server.create_endpoint_response("introspection"))
