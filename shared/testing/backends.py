@@ -39,7 +39,9 @@ class Backends:
             path.unlink(missing_ok=True)
             return f"sqlite:///{path}"
         admin_url = make_url(normalise_url(self.database_url))
-        name = f"carekey_test_{worker}_{service}"
+        # CAREKEY_TEST_DB_PREFIX lets two test runs share one PostgreSQL without sharing databases.
+        run = os.environ.get("CAREKEY_TEST_DB_PREFIX", "")
+        name = f"carekey_test_{run}{worker}_{service}"
         engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
         try:
             with engine.connect() as conn:
