@@ -14,8 +14,8 @@ from services.identity.domain.sessions import Timeouts
 from services.identity.domain.throttle import Limits
 from services.identity.oauth.runtime import Runtime
 from services.identity.oauth.server import CareKeyAuthorizationServer, build_server
-from services.identity.web import (account, admin_api, authorize, context, discovery, interaction, internal_api,
-                                   logout, recovery, security, token, userinfo)
+from services.identity.web import (account, admin_api, authorize, context, discovery, handoff, interaction,
+                                   internal_api, logout, recovery, security, token, userinfo)
 from services.identity.web.discovery import metadata
 from shared.logging import configure_logging
 from shared.web import create_service_app
@@ -71,7 +71,7 @@ def create_app(settings: identity_settings.IdentitySettings | None = None) -> Fl
                 app.logger.warning("signing keys not ready yet", exc_info=True)
 
     for blueprint in (discovery.bp, authorize.bp, interaction.bp, token.bp, userinfo.bp, logout.bp,
-                      account.bp, security.bp, recovery.bp, admin_api.bp, internal_api.bp):
+                      account.bp, security.bp, recovery.bp, admin_api.bp, internal_api.bp, handoff.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -22,6 +22,7 @@ class IdentitySchema(EnvSchema):
     pairwise_salt = env_field(fields.String, "IDENTITY_PAIRWISE_SALT",
                               dev_default="dev-pairwise-salt-change-me-not-for-production")
     records_audience = env_field(fields.String, "IDENTITY_RECORDS_AUDIENCE", load_default=None)
+    registration_audience = env_field(fields.String, "IDENTITY_REGISTRATION_AUDIENCE", load_default=None)
     default_signing_alg = env_field(fields.String, "IDENTITY_SIGNING_ALG", load_default="ES256",
                                     validate=validate.OneOf(["ES256", "RS256"]))
     access_token_ttl = env_field(fields.Integer, "IDENTITY_ACCESS_TOKEN_TTL", load_default=600,
@@ -62,6 +63,7 @@ class IdentitySettings:
     key_encryption_key: bytes
     pairwise_salt: str
     records_audience: str
+    registration_audience: str
     default_signing_alg: str
     access_token_ttl: int
     id_token_ttl: int
@@ -119,4 +121,6 @@ def load(environ: Mapping[str, str] | None = None) -> IdentitySettings:
     env = os.environ if environ is None else environ
     values["records_audience"] = (values["records_audience"] or env.get("RECORDS_PUBLIC_URL")
                                   or "http://127.0.0.1:8004").rstrip("/")
+    values["registration_audience"] = (values["registration_audience"] or env.get("REGISTRATION_PUBLIC_URL")
+                                       or "http://127.0.0.1:8002").rstrip("/")
     return IdentitySettings(base=base, **values)

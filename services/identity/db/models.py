@@ -38,6 +38,18 @@ class Account(Base):
     disabled_at: Mapped[datetime | None]
 
 
+class SignInHandoff(Base):
+    """A one-time sign-in that registration hands a patient who has just set their password."""
+    __tablename__ = "sign_in_handoffs"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    client_id: Mapped[str] = mapped_column(String(64))
+    return_to: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
 class PatientLink(Base):
     """An account may act for a patient at a practice: themselves, or as a proxy."""
     __tablename__ = "patient_links"

@@ -17,6 +17,8 @@ INTERNAL_SCOPES = {
     "identity:admin": "Manage CareKey clients",
     "identity:accounts": "Create CareKey accounts and link them to practice records",
     "records:introspect": "Check access tokens",
+    "registration:admin": "Manage practices, rosters, invitations and office codes",
+    "registration:match": "Search practice rosters for a patient ($match)",
 }
 _RESOURCE_WORDS = {
     "*": "all of your health records", "Patient": "your demographics", "Condition": "your diagnoses",

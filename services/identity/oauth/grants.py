@@ -46,6 +46,8 @@ class _Issuing:
         audiences = [self.runtime.settings.issuer]
         if "records:introspect" in scope.split():
             audiences.append(self.runtime.settings.records_audience)
+        if any(s.startswith("registration:") for s in scope.split()):
+            audiences.append(self.runtime.settings.registration_audience)
         return audiences
 
 

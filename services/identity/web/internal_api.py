@@ -9,7 +9,7 @@ from services.identity.db.models import Account
 from services.identity.domain import accounts, audit
 from services.identity.web.api_auth import require_scope
 from services.identity.web.context import client_ip, db, services
-from services.identity.web.schemas import AccountInput, LinkInput
+from services.identity.web.schemas import AccountInput, HandoffInput, LinkInput
 from shared.errors import AppError, InvalidRequest, NotFound
 
 bp = Blueprint("internal_api", __name__, url_prefix="/internal")
@@ -67,3 +67,33 @@ def links(account_id: str):
     rows = db().scalars(select(PatientLink).where(PatientLink.account_id == account.id,
                                                   PatientLink.revoked_at.is_(None))).all()
     return jsonify([accounts.describe_link(row) for row in rows])
+
+
+@bp.get("/accounts/<account_id>")
+@require_scope(SCOPE)
+def account(account_id: str):
+    found = db().get(Account, account_id)
+    if found is None:
+        raise NotFound("No such account.")
+    described = accounts.describe_account(found)
+    described["birth_date"] = found.birth_date.isoformat() if found.birth_date else None
+    return jsonify(described)
+
+
+@bp.post("/handoffs")
+@require_scope(SCOPE)
+def handoff():
+    """A one-time sign-in link for an account that registration has just created or verified."""
+    from services.identity.db.models import Client
+    from services.identity.domain import handoffs
+    values = _load(HandoffInput())
+    found = db().get(Account, values["account_id"])
+    client = db().get(Client, values["client_id"])
+    if found is None or client is None:
+        raise NotFound("No such account or client.")
+    try:
+        token = handoffs.create(db(), found, client, values["return_to"])
+    except handoffs.HandoffError as exc:
+        raise InvalidRequest(str(exc)) from None
+    audit.record(db(), "account", "handoff_created", account_id=found.id, ip=client_ip(), client_id=client.client_id)
+    return jsonify({"url": f"{services().settings.issuer}/handoff?token={token}"}), 201

@@ -46,6 +46,16 @@ class AccountInput(Schema):
     birth_date = fields.Date(load_default=None, allow_none=True)
 
 
+class HandoffInput(Schema):
+    class Meta:
+        unknown = RAISE
+
+    account_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    client_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    return_to = fields.Url(required=True, require_tld=False, schemes={"http", "https"},
+                           validate=validate.Length(max=1000))
+
+
 class LinkInput(Schema):
     class Meta:
         unknown = RAISE

@@ -1,0 +1,103 @@
+"""Rosters: the demographics each office has on file, upserted by MRN, with the blocking keys that
+let a match over a million patients look at a few dozen candidates only."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from services.registration.db.models import BlockingKey, RosterEntry
+from services.registration.domain import matching, secrets
+from services.registration.domain.roster_formats import RowProblem, validate_rows
+from services.registration.domain.time import now
+
+MAX_CANDIDATES = 200  # blocking keys are selective; a query touching more is cut here
+
+
+class RosterRejected(ValueError):
+    """Some rows are wrong; nothing was imported."""
+
+    def __init__(self, problems: list[RowProblem]) -> None:
+        super().__init__(f"{len(problems)} row(s) have problems; nothing was imported.")
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    updated: int
+
+
+def person(entry: RosterEntry) -> matching.Person:
+    return matching.Person(given=entry.given_name, family=entry.family_name, middle=entry.middle_name or "",
+                           birth_date=entry.birth_date, sex=entry.sex or "", zip=entry.zip or "",
+                           phone=entry.phone or "", email=entry.email or "", address=entry.address or "")
+
+
+def pin_digest(pepper: str, practice_id: str, pin: str) -> str:
+    return secrets.keyed_digest(pepper, "office-pin", practice_id, secrets.normalise_code(pin))
+
+
+def _write_keys(session: Session, entry: RosterEntry) -> None:
+    session.execute(delete(BlockingKey).where(BlockingKey.entry_id == entry.id))
+    session.add_all(BlockingKey(entry_id=entry.id, key=key[:120], practice_id=entry.practice_id)
+                    for key in sorted(matching.blocking_keys(person(entry))))
+
+
+def upsert(session: Session, practice_id: str, values: dict, *, pepper: str) -> tuple[RosterEntry, bool]:
+    """Create or update one validated row; returns the entry and whether it was new."""
+    moment = now()
+    entry = session.scalar(select(RosterEntry).where(RosterEntry.practice_id == practice_id,
+                                                     RosterEntry.mrn == values["mrn"]))
+    created = entry is None
+    if created:
+        entry = RosterEntry(practice_id=practice_id, mrn=values["mrn"], created_at=moment)
+        session.add(entry)
+    for name in ("given_name", "middle_name", "family_name", "birth_date", "sex", "address", "city", "state",
+                 "zip", "email", "phone"):
+        setattr(entry, name, values.get(name) or ("" if name != "birth_date" else None))
+    if values.get("pin"):
+        entry.pin_digest = pin_digest(pepper, practice_id, values["pin"])
+    entry.updated_at = moment
+    session.flush()
+    _write_keys(session, entry)
+    return entry, created
+
+
+def import_rows(session: Session, practice_id: str, raw: Iterable[tuple[str, dict]], *, pepper: str) -> ImportResult:
+    """All or nothing: any bad row rejects the whole import, listing every problem."""
+    rows, problems = validate_rows(raw)
+    if problems:
+        raise RosterRejected(problems)
+    created = updated = 0
+    for values in rows:
+        _, new = upsert(session, practice_id, values, pepper=pepper)
+        created += new
+        updated += not new
+    return ImportResult(created, updated)
+
+
+def by_mrn(session: Session, practice_id: str, mrn: str) -> RosterEntry | None:
+    return session.scalar(select(RosterEntry).where(RosterEntry.practice_id == practice_id,
+                                                    RosterEntry.mrn == mrn))
+
+
+def candidates(session: Session, practice_id: str, query: matching.Person) -> list[RosterEntry]:
+    """Roster entries sharing at least one blocking key with the query (indexed lookup)."""
+    keys = sorted(k[:120] for k in matching.probe_keys(query))
+    if not keys:
+        return []
+    ids = select(BlockingKey.entry_id).where(BlockingKey.practice_id == practice_id,
+                                            BlockingKey.key.in_(keys)).distinct().limit(MAX_CANDIDATES)
+    return list(session.scalars(select(RosterEntry).where(RosterEntry.id.in_(ids))))
+
+
+def search(session: Session, practice_id: str, query: matching.Person, thresholds: matching.Thresholds, *,
+           limit: int = 10, only_certain: bool = False) -> list[tuple[RosterEntry, matching.Match]]:
+    """Ranked matches for the query at one practice, best first (no 'certainly-not' among them)."""
+    found = candidates(session, practice_id, query)
+    ranked = matching.rank(query, ((entry, person(entry)) for entry in found), thresholds, limit=limit,
+                           only_certain=only_certain)
+    return list(ranked)

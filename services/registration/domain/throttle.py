@@ -1,0 +1,57 @@
+"""Rate limits on identification, proof and code endpoints: fixed-window counters per key.
+
+A hit is charged atomically (an upsert returning the new count) before the guarded work runs, so
+parallel attempts cannot slip past a limit. Keys hash the IP or record, so the table holds no PHI.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import case
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from services.registration.db.models import Throttle
+from services.registration.domain.time import now
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    count: int
+    window: timedelta
+
+
+# per client IP
+IDENTIFY_PER_IP = Limit("identify-ip", 20, timedelta(minutes=15))
+CODE_ENTRY_PER_IP = Limit("code-ip", 20, timedelta(minutes=15))       # activation/security/proxy codes, PINs
+SENDS_PER_IP = Limit("send-ip", 10, timedelta(hours=1))
+# per roster record, whoever asks
+IDENTIFY_PER_RECORD = Limit("identify-rec", 10, timedelta(hours=1))
+PROOF_FAILURES_PER_RECORD = Limit("proof-rec", 10, timedelta(hours=24))
+SENDS_PER_RECORD = Limit("send-rec", 6, timedelta(hours=1))
+# per operator client
+MATCH_PER_CLIENT = Limit("match-client", 600, timedelta(minutes=1))
+
+
+def _key(limit: Limit, subject: str) -> str:
+    return f"{limit.name}:{hashlib.sha256(subject.encode()).hexdigest()[:40]}"
+
+
+def hit(session: Session, limit: Limit, subject: str | int | None) -> bool:
+    """Charge one attempt; True while the subject is within its limit."""
+    if subject is None or subject == "":
+        return True
+    moment = now()
+    table = Throttle.__table__
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stale = table.c.window_started_at <= moment - limit.window
+    statement = insert(table).values(key=_key(limit, str(subject)), count=1, window_started_at=moment)
+    statement = statement.on_conflict_do_update(index_elements=[table.c.key], set_={
+        "count": case((stale, 1), else_=table.c.count + 1),
+        "window_started_at": case((stale, moment), else_=table.c.window_started_at),
+    }).returning(table.c.count)
+    return session.execute(statement).scalar_one() <= limit.count
