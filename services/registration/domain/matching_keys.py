@@ -1,0 +1,88 @@
+"""Blocking keys: what a roster row is indexed under, and what a query looks up.
+
+A roster row stores ``blocking_keys(person)``; a query fetches the rows whose stored keys intersect
+``probe_keys(query)`` and ranks only those. Every key combines at least two fields so that no key is
+shared by more than about a thousand people in a million (never a bare zip or birth year):
+
+=======================================  ============================================  ====================
+key                                      catches a true match when ...                 people per key in a
+                                                                                       1M US roster (est.)
+=======================================  ============================================  ====================
+``dob:1985-06-12``                       the date of birth agrees (or is day/month       ~30 (a pediatric
+                                         swapped: the query probes both orders)          practice ~100)
+``fam:<nysiis>:1985``                    the surname (or one part of a compound one)     Smith: ~150
+                                         sounds alike and the birth year agrees
+``fmd:<nysiis>:0612``                    the surname sounds alike and month and day      Smith: ~40
+                                         agree (a typo in the year)
+``zip:<5>:<initial>:<nysiis>``           zip, the initial of the given name or of        dense zip, Garcia,
+                                         its canonical form (Bob -> b, r) and the        M: ~750 (typically
+                                         surname sound agree (no or a wrong date)        under 50)
+``ph:<10 digits>``                       the phone number agrees                         a household
+``em:<address>``                         the email address agrees                        a household
+=======================================  ============================================  ====================
+
+Placeholder values (1900-01-01, 000-000-0000, none@none.com, ...) are dropped during normalisation,
+so they never make a key that thousands share. Keys are ASCII and at most 120 characters.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from services.registration.domain.matching_normalise import Prepared, given_group
+
+MAX_KEY = 120
+
+
+def _dob(value: date) -> str:
+    return value.isoformat()
+
+
+def _swapped(value: date) -> date | None:
+    """The date with day and month swapped, when that is another valid date."""
+    if value.day > 12 or value.day == value.month:
+        return None
+    try:
+        return value.replace(month=value.day, day=value.month)
+    except ValueError:
+        return None
+
+
+def _initials(record: Prepared) -> set[str]:
+    return {name[0] for name in given_group(record.given_first) if name}
+
+
+def _name_keys(record: Prepared, dates: list[date]) -> set[str]:
+    keys: set[str] = set()
+    for when in dates:
+        keys.add(f"dob:{_dob(when)}")
+        for code in record.family_codes:
+            keys.add(f"fam:{code}:{when.year:04d}")
+            keys.add(f"fmd:{code}:{when.month:02d}{when.day:02d}")
+    return keys
+
+
+def _keys(record: Prepared, dates: list[date]) -> set[str]:
+    keys = _name_keys(record, dates)
+    if record.zip and record.given_first:
+        for initial in _initials(record):
+            for code in record.family_codes:
+                keys.add(f"zip:{record.zip}:{initial}:{code}")
+    if len(record.phone) >= 10:
+        keys.add(f"ph:{record.phone[-10:]}")
+    if record.email:
+        keys.add(f"em:{record.email}")
+    return {key[:MAX_KEY] for key in keys}
+
+
+def blocking_keys(record: Prepared) -> set[str]:
+    return _keys(record, [record.birth_date] if record.birth_date else [])
+
+
+def probe_keys(record: Prepared) -> set[str]:
+    dates: list[date] = []
+    if record.birth_date:
+        dates.append(record.birth_date)
+        swapped = _swapped(record.birth_date)
+        if swapped:
+            dates.append(swapped)
+    return _keys(record, dates)
