@@ -1,13 +1,59 @@
-"""Registration's settings, from ``IDENTITY_*`` and the common variables."""
+"""Registration's settings, from ``REGISTRATION_*`` and the common variables."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping
 
-from shared.settings import ServiceSettings, load_service_settings
+from marshmallow import fields, validate
+
+from shared.settings import (EnvSchema, ServiceSettings, SettingsError, check_secret, env_field,
+                             load_service_settings, load_settings, url_field)
 
 NAME = "registration"
 DEFAULT_PORT = 8002
+DEV_CLIENT_ID = "carekey-registration"
+DEV_CLIENT_SECRET = "dev-registration-client-secret-change-me"
 
 
-def load(environ: Mapping[str, str] | None = None) -> ServiceSettings:
-    return load_service_settings(NAME, DEFAULT_PORT, environ)
+class RegistrationSchema(EnvSchema):
+    identity_issuer = url_field("REGISTRATION_IDENTITY_ISSUER", schemes={"http", "https"},
+                                dev_default="http://127.0.0.1:8001")
+    client_id = env_field(fields.String, "REGISTRATION_CLIENT_ID", dev_default=DEV_CLIENT_ID)
+    client_secret = env_field(fields.String, "REGISTRATION_CLIENT_SECRET", dev_default=DEV_CLIENT_SECRET)
+    terms_version = env_field(fields.String, "REGISTRATION_TERMS_VERSION", load_default="2026-11",
+                              validate=validate.Length(min=1, max=32))
+    privacy_version = env_field(fields.String, "REGISTRATION_PRIVACY_VERSION", load_default="2026-11",
+                                validate=validate.Length(min=1, max=32))
+    identity_timeout = env_field(fields.Float, "REGISTRATION_IDENTITY_TIMEOUT", load_default=5.0,
+                                 validate=validate.Range(min=0.1, max=60))
+
+
+@dataclass(frozen=True)
+class RegistrationSettings:
+    base: ServiceSettings
+    identity_issuer: str
+    client_id: str
+    client_secret: str
+    terms_version: str
+    privacy_version: str
+    identity_timeout: float
+
+    def __getattr__(self, name):  # the shared plumbing reads the base settings
+        return getattr(self.base, name)
+
+    @property
+    def audience(self) -> str:
+        """Operator tokens must name this service (identity adds it for registration:* scopes)."""
+        return self.base.public_url.rstrip("/")
+
+
+def load(environ: Mapping[str, str] | None = None) -> RegistrationSettings:
+    base = load_service_settings(NAME, DEFAULT_PORT, environ)
+    values = load_settings(RegistrationSchema(), environ)
+    values["identity_issuer"] = values["identity_issuer"].rstrip("/")
+    if not (values["client_id"] and values["client_secret"]):
+        raise SettingsError("REGISTRATION_CLIENT_ID: required, with REGISTRATION_CLIENT_SECRET")
+    check_secret("REGISTRATION_CLIENT_SECRET", values["client_secret"], env=base.common.env)
+    if base.common.env == "prod" and not values["identity_issuer"].startswith("https://"):
+        raise SettingsError("REGISTRATION_IDENTITY_ISSUER: must be https:// in prod")
+    return RegistrationSettings(base=base, **values)

@@ -1,14 +1,14 @@
 """practices rosters invitations enrollments
 
-Revision ID: cbce04dbe7da
+Revision ID: 2d4ec6ab0a29
 Revises: ef8d6e8c3257
-Create Date: 2026-12-01 21:42:25.303180
+Create Date: 2026-12-01 21:46:14.993444
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = 'cbce04dbe7da'
+revision = '2d4ec6ab0a29'
 down_revision = 'ef8d6e8c3257'
 branch_labels = None
 depends_on = None
