@@ -1,0 +1,186 @@
+"""What a flow gets: the started suite (servers started on first use), its seed, the options, and
+helpers that run wrk and account CPU. A flow returns :class:`Row` (or a list of them)."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from bench import limits as limit_probes
+from bench.loadgen import run_wrk
+from bench.suite import Processes, Started, machine_cpu, postgres_cpu_seconds, wait_http
+
+
+@dataclass
+class Options:
+    seconds: float = 10.0
+    warmup_seconds: float = 2.0
+    signin_seconds: float = 15.0
+    limit_seconds: float = 4.0
+    workers: int = 2
+    threads: int = 4
+    worker_class: str = "gthread"
+    signin_connections: int = 8
+    refresh_connections: int = 16
+    messages: int = 10000
+    notification_workers: int = 2
+    notification_timeout: float = 120.0
+    base_port: int = 9000
+
+
+@dataclass
+class Row:
+    flow: str
+    per_second: float
+    unit: str = "req/s"
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    requests: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    target: float | None = None
+    target_text: str | None = None
+    met: bool | None = None
+    cpu_ms: float | None = None          # the service's processes (gunicorn master + workers), per op
+    postgres_cpu_ms: float | None = None  # every PostgreSQL process, per op
+    machine_cpu_ms: float | None = None   # the whole machine (load generator and neighbours included), per op
+    limit_name: str | None = None
+    limit_value: float | None = None
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class Server:
+    name: str
+    process: Started
+    url: str
+
+
+class Context:
+    def __init__(self, options: Options, processes: Processes, env: dict[str, dict], seed, amqp_url: str,
+                 work_dir: Path) -> None:
+        self.options, self.processes, self.env, self.seed = options, processes, env, seed
+        self.amqp_url, self.work_dir = amqp_url, work_dir
+        self.servers: dict[str, Server] = {}
+        self.limits: dict[str, tuple[str, float]] = {}
+
+    # -- servers ---------------------------------------------------------------------------------
+    PORTS = {"identity": 1, "registration": 2, "notifications": 3, "records": 4, "hello-raw": 8, "hello-flask": 9}
+
+    def port(self, name: str) -> int:
+        return self.options.base_port + self.PORTS[name]
+
+    def server(self, name: str, app: str, env: dict, ready_path: str = "/readyz") -> Server:
+        if name not in self.servers:
+            port = self.port(name)
+            o = self.options
+            process = self.processes.gunicorn(name, app, env, port, workers=o.workers, threads=o.threads,
+                                              worker_class=o.worker_class)
+            url = f"http://127.0.0.1:{port}"
+            wait_http(url + ready_path, timeout=90, process=process)
+            self.servers[name] = Server(name, process, url)
+        return self.servers[name]
+
+    def identity(self) -> Server:
+        return self.server("identity", "services.identity.wsgi:app", self.env["identity"])
+
+    def records(self) -> Server:
+        self.identity()  # its JWKS
+        return self.server("records", "services.records.wsgi:app", self.env["records"])
+
+    def start_worker(self, name: str, carekey_args: list[str], env: dict) -> Started:
+        return self.processes.start(name, [sys.executable, "-m", "services.cli", *carekey_args], env)
+
+    # -- CPU -------------------------------------------------------------------------------------
+    def cpu_snapshot(self, processes: list) -> dict:
+        return {"app": sum(p.cpu() for p in processes), "postgres": postgres_cpu_seconds(),
+                "machine": machine_cpu()[0], "at": time.perf_counter()}
+
+    @staticmethod
+    def cpu_per_request(row: Row, before: dict, after: dict) -> None:
+        done = max(row.requests, 1)
+        row.cpu_ms = (after["app"] - before["app"]) * 1000 / done
+        row.postgres_cpu_ms = (after["postgres"] - before["postgres"]) * 1000 / done
+        row.machine_cpu_ms = (after["machine"] - before["machine"]) * 1000 / done
+
+    # -- load ------------------------------------------------------------------------------------
+    def measure(self, flow: str, servers: list[Server], url: str, script: str, *, env: dict | None = None,
+                target: float | None = None, connections: int = 16, threads: int = 1, per: str = "request",
+                warmup: bool = True, seconds: float | None = None, expect_status: int | None = None) -> Row:
+        o = self.options
+        seconds = seconds or o.seconds
+        if warmup and o.warmup_seconds > 0:
+            run_wrk(self.processes, flow.split()[0] + "-warmup", url, script, seconds=o.warmup_seconds,
+                    connections=connections, threads=threads, env=env)
+        processes = [s.process for s in servers]
+        before = self.cpu_snapshot(processes)
+        result = run_wrk(self.processes, flow.split()[0], url, script, seconds=seconds, connections=connections,
+                         threads=threads, env=env)
+        after = self.cpu_snapshot(processes)
+        if per == "flow":
+            done, failed = result.flows_ok, result.flows_failed
+            row = Row(flow=flow, per_second=done / result.seconds, unit="flows/s", p50_ms=result.flow_ms["p50"],
+                      p99_ms=result.flow_ms["p99"], requests=done, failed=failed, seconds=result.seconds)
+        else:
+            failed = result.failed_requests
+            if expect_status is not None:
+                failed += sum(n for s, n in result.statuses.items() if int(s) != expect_status)
+            row = Row(flow=flow, per_second=result.per_second, p50_ms=result.latency_ms["p50"],
+                      p99_ms=result.latency_ms["p99"], requests=result.requests, failed=failed,
+                      seconds=result.seconds)
+            if result.flows_ok or result.flows_failed:
+                row.failed = result.flows_failed + result.errors.get("connect", 0) + result.errors.get("timeout", 0)
+        row.extra.update(connections=connections, wrk_threads=threads, request_latency_ms=result.latency_ms,
+                         http_requests=result.requests, http_per_second=round(result.per_second, 1),
+                         errors=result.errors, statuses=result.statuses, flows_failed=result.flows_failed)
+        self.cpu_per_request(row, before, after)
+        if target is not None:
+            row.target = target
+            row.met = row.per_second >= target and row.failed == 0
+        return row
+
+    # -- limits ----------------------------------------------------------------------------------
+    def measure_limit(self, key: str, name: str, probe: Callable[[], float]) -> float:
+        if key not in self.limits:
+            print(f"bench: limit {name} …", flush=True)
+            self.limits[key] = (name, probe())
+        return self.limits[key][1]
+
+    def limit(self, row: Row, key: str) -> None:
+        if key not in self.limits:
+            probes = {"es256": ("raw ES256 signs/s", lambda: limit_probes.es256_signs(self.options.limit_seconds)),
+                      "argon2id": ("argon2id hashes/s",
+                                   lambda: limit_probes.argon2id_hashes(self.options.limit_seconds)),
+                      "hello": ("hello gunicorn app req/s", self.hello_rate)}
+            self.measure_limit(key, *probes[key])
+        row.limit_name, row.limit_value = self.limits[key]
+
+    def hello_rate(self) -> float:
+        """A bare WSGI 'hello' under the same gunicorn settings, driven by the same wrk."""
+        env = {**os.environ, "CAREKEY_ENV": "test"}
+        server = self.server("hello-raw", "bench.hello:raw", env, ready_path="/")
+        row = self.measure("hello", [server], server.url + "/", "get.lua", env={"BENCH_PATHS": "/"}, connections=32)
+        flask = self.server("hello-flask", "bench.hello:flask", env, ready_path="/")
+        flask_row = self.measure("hello-flask", [flask], flask.url + "/", "get.lua", env={"BENCH_PATHS": "/"},
+                                 connections=32)
+        for s in (server, flask):
+            self.processes.stop(s.process)
+            self.servers.pop(s.name, None)
+        self.limits["hello-flask"] = ("hello Flask app req/s", flask_row.per_second)
+        self.extra_rows = getattr(self, "extra_rows", []) + [
+            _ceiling("HTTP ceiling: bare WSGI hello under gunicorn", row),
+            _ceiling("HTTP ceiling: Flask hello under gunicorn", flask_row)]
+        return row.per_second
+
+
+def _ceiling(name: str, row: Row) -> Row:
+    row.flow = name
+    row.notes.append("a limit, not a flow")
+    return row

@@ -1,0 +1,228 @@
+"""``make bench``: the suite under gunicorn on PostgreSQL and RabbitMQ, driven by wrk from its own
+process; one table of every flow beside the physical limit measured in the same run.
+
+    BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test BENCH_AMQP_URL=amqp://guest:guest@127.0.0.1:5672// \\
+        .venv/bin/python -m bench.run [--only discovery,records_read] [--seconds 10]
+
+Fresh databases ``carekey_bench_<service>`` are created and migrated at the start (and dropped at
+the end unless --keep). Results: bench/results/<UTC time>.json and bench/results/latest.json.
+Every process started is stopped at the end, on failure and on Ctrl-C.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.context import Context, Options, Row  # noqa: E402
+from bench.flows import FLOWS  # noqa: E402
+from bench.loadgen import ensure_wrk  # noqa: E402
+from bench.suite import Processes, drop_database, fresh_database, install_cleanup, machine_cpu  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+DATABASES = {"identity": "carekey_bench_identity", "records": "carekey_bench_records",
+             "notifications": "carekey_bench_notifications"}
+
+
+def parse_args(argv=None) -> tuple[argparse.Namespace, Options]:
+    defaults = Options()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", help=f"comma-separated flows: {', '.join(f.name for f in FLOWS)}")
+    parser.add_argument("--seconds", type=float, default=defaults.seconds, help="per flow (default %(default)s)")
+    parser.add_argument("--signin-seconds", type=float, default=defaults.signin_seconds)
+    parser.add_argument("--warmup-seconds", type=float, default=defaults.warmup_seconds)
+    parser.add_argument("--limit-seconds", type=float, default=defaults.limit_seconds)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", defaults.workers)),
+                        help="gunicorn workers per service (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS_PER_WORKER",
+                                                                          defaults.threads)))
+    parser.add_argument("--worker-class", default=os.environ.get("BENCH_WORKER_CLASS", defaults.worker_class))
+    parser.add_argument("--signin-connections", type=int, default=defaults.signin_connections)
+    parser.add_argument("--refresh-connections", type=int, default=defaults.refresh_connections)
+    parser.add_argument("--messages", type=int, default=defaults.messages)
+    parser.add_argument("--notification-workers", type=int, default=defaults.notification_workers)
+    parser.add_argument("--base-port", type=int, default=int(os.environ.get("BENCH_BASE_PORT", defaults.base_port)))
+    parser.add_argument("--keep", action="store_true", help="keep the bench databases afterwards")
+    parser.add_argument("--label", default=os.environ.get("BENCH_LABEL", ""),
+                        help="machine conditions, stored with the results (e.g. 'quiet')")
+    args = parser.parse_args(argv)
+    options = Options(seconds=args.seconds, warmup_seconds=args.warmup_seconds, signin_seconds=args.signin_seconds,
+                      limit_seconds=args.limit_seconds, workers=args.workers, threads=args.threads,
+                      worker_class=args.worker_class, signin_connections=args.signin_connections,
+                      refresh_connections=args.refresh_connections, messages=args.messages,
+                      notification_workers=args.notification_workers, base_port=args.base_port)
+    return args, options
+
+
+def environments(options: Options, admin_url: str, amqp_url: str, services: set[str]) -> dict[str, dict]:
+    base = {**os.environ, "CAREKEY_ENV": "test", "LOG_LEVEL": "WARNING", "AMQP_URL": amqp_url}
+    base.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    identity_url = f"http://127.0.0.1:{options.base_port + Context.PORTS['identity']}"
+    records_url = f"http://127.0.0.1:{options.base_port + Context.PORTS['records']}"
+    urls = {name: fresh_database(admin_url, DATABASES[name]) for name in DATABASES if name in services}
+    env = {
+        "identity": {**base, "IDENTITY_DATABASE_URL": urls.get("identity", ""), "IDENTITY_PUBLIC_URL": identity_url,
+                     "IDENTITY_RECORDS_AUDIENCE": records_url, "IDENTITY_IP_FAILURES_PER_WINDOW": "100000000"},
+        "records": {**base, "RECORDS_DATABASE_URL": urls.get("records", ""), "RECORDS_PUBLIC_URL": records_url,
+                    "RECORDS_IDENTITY_ISSUER": identity_url, "RECORDS_AUDIENCE": records_url},
+        "notifications": {**base, "NOTIFICATIONS_DATABASE_URL": urls.get("notifications", ""),
+                          "NOTIFICATIONS_EMAIL_BACKEND": "console", "NOTIFICATIONS_SMS_BACKEND": "console",
+                          "NOTIFICATIONS_MAX_PER_RECIPIENT_HOUR": "1000000",
+                          "NOTIFICATIONS_MAX_PER_RECIPIENT_DAY": "1000000", "NOTIFICATIONS_PREFETCH": "64"},
+    }
+    return env
+
+
+def migrate(env: dict[str, dict], services: set[str]) -> None:
+    from services import registry
+    from shared.migrations import upgrade
+    for name in DATABASES:
+        if name in services:
+            upgrade(registry.migrations(name, registry.settings(name, env[name])))
+
+
+def neighbours_busy(seconds: float = 2.0) -> float:
+    """How busy the machine is before we start (other people's work), in cores."""
+    busy0, total0 = machine_cpu()
+    time.sleep(seconds)
+    busy1, total1 = machine_cpu()
+    cores = os.cpu_count() or 1
+    return cores * (busy1 - busy0) / max(total1 - total0, 1e-9)
+
+
+def fmt(value, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def table(rows: list[Row]) -> str:
+    head = ["flow", "per s", "target", "met", "p50 ms", "p99 ms", "CPU ms/op (app)", "(PG)", "(machine)",
+            "limit measured in the same run"]
+    lines = []
+    for r in rows:
+        target = r.target_text or (f"≥ {r.target:,.0f}" if r.target else "")
+        met = "" if r.met is None else ("yes" if r.met else "NO")
+        limit = f"{r.limit_value:,.0f} {r.limit_name}" if r.limit_value else (r.limit_name or "")
+        lines.append([r.flow, f"{fmt(r.per_second)} {r.unit.split('/')[0]}" if r.unit != "req/s" else fmt(r.per_second),
+                      target, met, fmt(r.p50_ms, 1), fmt(r.p99_ms, 1), fmt(r.cpu_ms, 2), fmt(r.postgres_cpu_ms, 2),
+                      fmt(r.machine_cpu_ms, 2), limit])
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
+    out = [" | ".join(h.ljust(w) for h, w in zip(head, widths)), "-+-".join("-" * w for w in widths)]
+    out += [" | ".join(str(x).ljust(w) for x, w in zip(line, widths)) for line in lines]
+    return "\n".join(out)
+
+
+def markdown(rows: list[Row]) -> str:
+    out = ["| flow | per second | target | met | p50 / p99 ms | CPU ms per op (app / PG) | limit in the same run |",
+           "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        target = r.target_text or (f"≥ {r.target:,.0f}" if r.target else "")
+        met = "" if r.met is None else ("yes" if r.met else "**no**")
+        limit = f"{r.limit_value:,.0f} {r.limit_name}" if r.limit_value else (r.limit_name or "")
+        out.append(f"| {r.flow} | {fmt(r.per_second)} {'' if r.unit == 'req/s' else r.unit} | {target} | {met} | "
+                   f"{fmt(r.p50_ms, 1)} / {fmt(r.p99_ms, 1)} | {fmt(r.cpu_ms, 2)} / {fmt(r.postgres_cpu_ms, 2)} | "
+                   f"{limit} |")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    args, options = parse_args(argv)
+    admin = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    amqp = os.environ.get("BENCH_AMQP_URL") or os.environ.get("AMQP_URL")
+    if not (admin and admin.startswith("postgres") and amqp and amqp.startswith("amqp")):
+        print("bench: set BENCH_DATABASE_URL (PostgreSQL) and BENCH_AMQP_URL (RabbitMQ)", file=sys.stderr)
+        return 2
+    selected = [f for f in FLOWS if not args.only or f.name in args.only.split(",")]
+    if not selected:
+        print(f"bench: no such flow in {args.only!r}", file=sys.stderr)
+        return 2
+    ensure_wrk()
+    started_at = datetime.now(timezone.utc)
+    work_dir = Path(tempfile.mkdtemp(prefix="carekey-bench-"))
+    processes = Processes(work_dir / "logs")
+    install_cleanup(processes)
+    services = {s for f in selected for s in f.services}
+    machine = {"cores": os.cpu_count(), "python": platform.python_version(), "host": platform.node(),
+               "load_before": os.getloadavg(), "neighbours_busy_cores_before": round(neighbours_busy(), 2),
+               "label": args.label}
+    print(f"bench: {len(selected)} flows; machine busy with others: {machine['neighbours_busy_cores_before']} "
+          f"of {machine['cores']} cores; gunicorn {options.worker_class} × {options.workers} workers × "
+          f"{options.threads} threads; logs in {work_dir}", flush=True)
+    rows: list[Row] = []
+    failures: list[str] = []
+    ctx = None
+    try:
+        env = environments(options, admin, amqp, services)
+        migrate(env, services)
+        seed = None
+        if "identity" in services:
+            from bench.seed import seed_identity
+            seed = seed_identity(env["identity"], signin_users=options.signin_connections)
+        if "records" in services:
+            from bench.seed import seed_records
+            seed_records(env["records"])
+        ctx = Context(options, processes, env, seed, amqp, work_dir)
+        for flow in selected:
+            print(f"bench: {flow.name} …", flush=True)
+            try:
+                result = flow.run(ctx)
+                rows += result if isinstance(result, list) else [result]
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # one broken flow must not hide the others
+                traceback.print_exc()
+                failures.append(f"{flow.name}: {type(exc).__name__}: {exc}")
+                rows.append(Row(flow=flow.name, per_second=0.0, met=False, notes=[f"FAILED: {exc}"]))
+    except KeyboardInterrupt:
+        print("\nbench: interrupted; stopping everything", file=sys.stderr)
+        processes.stop_all()
+        return 130
+    finally:
+        processes.stop_all()
+        if not args.keep:
+            for name in DATABASES:
+                if name in services:
+                    try:
+                        drop_database(admin, DATABASES[name])
+                    except Exception:  # the database may be in use by a neighbour's inspection
+                        pass
+    rows += getattr(ctx, "extra_rows", []) if ctx else []
+    machine["load_after"] = os.getloadavg()
+    result = {"at": started_at.isoformat(), "machine": machine,
+              "gunicorn": {"worker_class": options.worker_class, "workers": options.workers,
+                           "threads": options.threads},
+              "options": options.__dict__, "limits": {k: {"name": n, "per_second": round(v, 1)}
+                                                     for k, (n, v) in (ctx.limits.items() if ctx else [])},
+              "flows": [r.as_dict() for r in rows], "failures": failures, "markdown": markdown(rows)}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{started_at:%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    print()
+    print(table(rows))
+    for r in rows:
+        for note in r.notes:
+            print(f"  {r.flow}: {note}")
+    print(f"\nmachine: {machine['cores']} cores, busy with others before: {machine['neighbours_busy_cores_before']} "
+          f"cores, load {machine['load_before'][0]:.2f} → {machine['load_after'][0]:.2f}"
+          f"{' (' + args.label + ')' if args.label else ''}")
+    print(f"results: {path.relative_to(ROOT)} (and bench/results/latest.json)")
+    for failure in failures:
+        print(f"FAILED {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
