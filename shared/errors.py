@@ -48,7 +48,7 @@ class ServiceUnavailable(AppError):
 
 
 _TITLES = {400: "Bad request", 401: "Sign-in needed", 403: "Not allowed", 404: "Not found",
-           405: "Not allowed", 409: "Conflict", 413: "Too large", 415: "Unsupported", 429: "Too many requests",
+           405: "Not allowed", 409: "Conflict", 413: "Too large", 415: "Unsupported", 422: "Unprocessable content", 429: "Too many requests",
            500: "Something went wrong", 503: "Temporarily unavailable"}
 
 _PAGE = """<!doctype html>

@@ -24,6 +24,7 @@ class RegistrationSchema(EnvSchema):
                               validate=validate.Length(min=1, max=32))
     privacy_version = env_field(fields.String, "REGISTRATION_PRIVACY_VERSION", load_default="2026-11",
                                 validate=validate.Length(min=1, max=32))
+    audience = url_field("REGISTRATION_AUDIENCE", schemes={"http", "https"}, load_default=None)
     identity_timeout = env_field(fields.Float, "REGISTRATION_IDENTITY_TIMEOUT", load_default=5.0,
                                  validate=validate.Range(min=0.1, max=60))
 
@@ -37,20 +38,17 @@ class RegistrationSettings:
     terms_version: str
     privacy_version: str
     identity_timeout: float
+    audience: str  # operator tokens must name it (identity's IDENTITY_REGISTRATION_AUDIENCE); default public URL
 
     def __getattr__(self, name):  # the shared plumbing reads the base settings
         return getattr(self.base, name)
-
-    @property
-    def audience(self) -> str:
-        """Operator tokens must name this service (identity adds it for registration:* scopes)."""
-        return self.base.public_url.rstrip("/")
 
 
 def load(environ: Mapping[str, str] | None = None) -> RegistrationSettings:
     base = load_service_settings(NAME, DEFAULT_PORT, environ)
     values = load_settings(RegistrationSchema(), environ)
     values["identity_issuer"] = values["identity_issuer"].rstrip("/")
+    values["audience"] = (values["audience"] or base.public_url).rstrip("/")
     if not (values["client_id"] and values["client_secret"]):
         raise SettingsError("REGISTRATION_CLIENT_ID: required, with REGISTRATION_CLIENT_SECRET")
     check_secret("REGISTRATION_CLIENT_SECRET", values["client_secret"], env=base.common.env)

@@ -67,7 +67,8 @@ from typing import Iterable, TypeVar
 
 from services.registration.domain import matching_keys
 from services.registration.domain.matching_fields import (COMPARATORS, DISAGREE, EXACT, INITIAL, NEAR,
-                                                          NICKNAME, PARTIAL, SWAPPED, TYPO, WEIGHTS)
+                                                          NICKNAME, PARTIAL, SWAPPED, TYPO, WEIGHTS,
+                                                          names_swapped)
 from services.registration.domain.matching_normalise import (normalise_email, normalise_name,
                                                              normalise_phone, normalise_zip, prepare)
 
@@ -115,9 +116,10 @@ class Thresholds:
 
     def ceiling_score(self, grade: str) -> float:
         """The highest score that still grades as *grade*."""
-        upper = {CERTAIN: 1.0, PROBABLE: self.certain, POSSIBLE: self.probable,
-                 CERTAINLY_NOT: self.possible}[grade]
-        return upper if grade == CERTAIN else max(0.0, round(upper - 0.001, 3))
+        if grade == CERTAIN:
+            return 1.0
+        upper = self.certain if grade == PROBABLE else self.probable if grade == POSSIBLE else self.possible
+        return max(0.0, round(upper - 0.001, 3))
 
 
 @dataclass(frozen=True)
@@ -142,26 +144,36 @@ def _lower(grade: str, limit: str) -> str:
     return grade if _ORDER[grade] <= _ORDER[limit] else limit
 
 
+# per field: (name, comparator, {level: weight}, {level: agreement shown in Match.fields})
+_FIELDS = tuple((name, comparator, WEIGHTS[name],
+                 {level: round(max(-1.0, min(1.0, weight / WEIGHTS[name][EXACT])), 3)
+                  for level, weight in WEIGHTS[name].items()})
+                for name, comparator in COMPARATORS)
+_AGREEMENT = {name: agreement for name, _, _, agreement in _FIELDS}
+
+
 def compare(query: Person, candidate: Person, thresholds: Thresholds = Thresholds()) -> Match:
     """Weigh every field both sides have; grade with the thresholds and the ceilings above."""
     q, c = prepare(query), prepare(candidate)
     levels: dict[str, str] = {}
-    bits = 0.0
     fields: dict[str, float] = {}
-    for name, comparator in COMPARATORS:
+    bits = 0.0
+    for name, comparator, weights, agreement in _FIELDS:
         level = comparator(q, c)
-        if level is None:
-            continue
-        levels[name] = level
-        weights = WEIGHTS[name]
-        weight = weights[level]
-        bits += weight
-        fields[name] = round(max(-1.0, min(1.0, weight / weights[EXACT])), 3)
+        if level is not None:
+            levels[name] = level
+            fields[name] = agreement[level]
+            bits += weights[level]
+    if levels.get("given") == DISAGREE and levels.get("family") == DISAGREE and names_swapped(q, c):
+        for name in ("given", "family"):  # first and last name the wrong way round: both count as typos
+            levels[name], fields[name] = NEAR, _AGREEMENT[name][NEAR]
+            bits += WEIGHTS[name][NEAR] - WEIGHTS[name][DISAGREE]
     score = round(max(0.0, min(1.0, bits / SCALE)), 3)
     grade = _lower(thresholds.grade(score), _ceiling(levels))
     if levels.get("sex") == DISAGREE and grade in (CERTAIN, PROBABLE):
         grade = GRADES[GRADES.index(grade) + 1]
-    score = min(score, thresholds.ceiling_score(grade))
+    if grade != CERTAIN:
+        score = min(score, thresholds.ceiling_score(grade))
     return Match(score=score, grade=grade, fields=fields)
 
 

@@ -11,7 +11,7 @@ from typing import Callable
 
 from jellyfish import jaro_winkler_similarity as jaro_winkler
 
-from services.registration.domain.matching_normalise import Prepared, nickname_related
+from services.registration.domain.matching_normalise import Prepared
 
 EXACT = "exact"          # the same value after normalisation
 NICKNAME = "nickname"    # given names: one is a nickname of the other (Bob/Robert)
@@ -55,7 +55,7 @@ def given(q: Prepared, c: Prepared) -> str | None:
         return INITIAL if q.given_first[0] == c.given_first[0] else DISAGREE
     if q.given_words < c.given_words or c.given_words < q.given_words:
         return NEAR  # "Mary" / "Mary Ann"
-    if nickname_related(q.given_first, c.given_first):
+    if not q.given_group.isdisjoint(c.given_group):  # a nickname of the other, or both of one name
         return NICKNAME
     if jaro_winkler(q.given, c.given) >= NAME_TYPO:
         return NEAR
@@ -76,6 +76,13 @@ def family(q: Prepared, c: Prepared) -> str | None:
         if any(jaro_winkler(a, b) >= NAME_TYPO for a in q.family_parts for b in c.family_parts):
             return NEAR
     return DISAGREE
+
+
+def names_swapped(q: Prepared, c: Prepared) -> bool:
+    """Given and family name entered the wrong way round (each may also carry a typo)."""
+    return bool(q.given and q.family and c.given and c.family) and (
+        (q.given == c.family or jaro_winkler(q.given, c.family) >= NAME_TYPO)
+        and (q.family == c.given or jaro_winkler(q.family, c.given) >= NAME_TYPO))
 
 
 def birth_date(q: Prepared, c: Prepared) -> str | None:

@@ -67,6 +67,11 @@ def _keys(record: Prepared, dates: list[date]) -> set[str]:
         for initial in _initials(record):
             for code in record.family_codes:
                 keys.add(f"zip:{record.zip}:{initial}:{code}")
+    if record.zip and record.given_first:
+        if record.family:
+            keys.add(f"zgf:{record.zip}:{record.given_first}:{record.family[0]}")
+        for code in record.family_codes:
+            keys.add(f"nm:{record.given_first}:{code}:{record.zip[:3]}")
     if len(record.phone) >= 10:
         keys.add(f"ph:{record.phone[-10:]}")
     if record.email:

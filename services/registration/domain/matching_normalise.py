@@ -16,9 +16,9 @@ Sources of the data used here:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date
 from functools import cache, lru_cache
+from typing import NamedTuple
 
 import jellyfish
 from anyascii import anyascii
@@ -26,7 +26,9 @@ from anyascii import anyascii
 # --- names -----------------------------------------------------------------------------------
 
 _APOSTROPHES = re.compile(r"['`\u2018\u2019\u02bc]")
-_NOT_LETTER = re.compile(r"[^a-z]+")
+# lower-case ASCII -> letters kept, apostrophes dropped, everything else a space (str.translate is fast)
+_NAME_TABLE = {i: (None if chr(i) in "'`" else chr(i) if "a" <= chr(i) <= "z" else " ") for i in range(128)}
+_ADDRESS_TABLE = {i: (None if chr(i) in "'`" else chr(i) if chr(i).isalnum() else " ") for i in range(128)}
 # generational suffixes dropped from the end of a name ("Smith Jr.", "John III")
 _SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "2nd", "3rd", "junior", "senior"})
 # surname particles: kept in the joined form ("delacruz"), never a part on their own
@@ -36,7 +38,9 @@ _PARTICLES = frozenset({"de", "del", "della", "der", "den", "di", "da", "do", "d
 
 
 def _fold(value: str) -> str:
-    value = value if value.isascii() else anyascii(value)
+    """Lower-case ASCII: accents and other scripts transliterated, curly apostrophes made straight."""
+    if not value.isascii():
+        value = anyascii(_APOSTROPHES.sub("'", value))
     return value.lower()
 
 
@@ -47,8 +51,7 @@ def normalise_name(value: str) -> str:
     """
     if not value:
         return ""
-    folded = _APOSTROPHES.sub("", _fold(value))
-    return " ".join(_NOT_LETTER.sub(" ", folded).split())
+    return " ".join(_fold(value).translate(_NAME_TABLE).split())
 
 
 def name_tokens(value: str) -> tuple[str, ...]:
@@ -138,15 +141,20 @@ def normalise_zip(value: str | int | None) -> str:
     return ""
 
 
-_EXTENSION = re.compile(r"(?:x|ext|extension|#|,|;).*$", re.IGNORECASE)
+# digits kept, an extension's start ("x", "ext", "#", ",", ";") marked "x", everything else dropped
+_PHONE_TABLE = {i: (chr(i) if chr(i).isdigit() else "x" if chr(i) in "xXeE#,;" else None) for i in range(128)}
 
 
 def normalise_phone(value: str | None) -> str:
     """Digits only: a US number as its 10 digits (a leading 1 dropped), a 7-digit local number as 7,
-    anything longer (international) as all its digits; "" when unusable or a known placeholder."""
+    anything longer (international) as all its digits; "" when unusable or a known placeholder.
+    An extension ("x12", "ext. 12") is dropped."""
     if not value:
         return ""
-    digits = "".join(_DIGIT_RUNS.findall(_EXTENSION.sub("", str(value))))
+    text = str(value)
+    if not text.isascii():
+        text = anyascii(text)
+    digits = text.translate(_PHONE_TABLE).split("x", 1)[0]
     if len(digits) == 11 and digits[0] == "1":
         digits = digits[1:]
     if len(digits) < 7 or _placeholder_phone(digits):
@@ -205,14 +213,13 @@ def normalise_address(value: str | None) -> str:
     "12 n main st apt 4")."""
     if not value:
         return ""
-    words = re.sub(r"[^a-z0-9]+", " ", _APOSTROPHES.sub("", _fold(value))).split()
+    words = _fold(value).translate(_ADDRESS_TABLE).split()
     return " ".join(w for w in (_STREET_WORDS.get(w, w) for w in words) if w)
 
 
 # --- the prepared record ---------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
+class Prepared(NamedTuple):
     given: str                    # joined given name ("maryann")
     given_first: str              # first word of the given name
     given_words: frozenset[str]
@@ -248,7 +255,7 @@ def prepare(person) -> Prepared:
         given_group=given_group(first), middle="".join(middle_words),
         family=family, family_parts=parts,
         family_codes=frozenset(phonetic(x) for x in (parts | {family}) if x),
-        birth_date=birth, dob=birth.strftime("%Y%m%d") if birth else "",
+        birth_date=birth, dob=birth.isoformat().replace("-", "") if birth else "",
         sex=normalise_sex(person.sex), zip=normalise_zip(person.zip), phone=normalise_phone(person.phone),
         email=normalise_email(person.email), address=address, house=house,
     )

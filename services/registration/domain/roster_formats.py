@@ -78,8 +78,8 @@ class RosterRowSchema(Schema):
         if tidy.get("sex"):
             sex = str(tidy["sex"]).lower()
             tidy["sex"] = _SEX_CODES.get(sex, sex)
-        for optional in ("email", "phone", "zip", "pin", "middle_name"):
-            if tidy.get(optional) is None:
+        for optional in ("email", "phone", "zip", "pin", "middle_name", "sex", "address", "city", "state"):
+            if tidy.get(optional) in (None, ""):
                 tidy.pop(optional, None)
         return tidy
 
