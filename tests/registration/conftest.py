@@ -51,7 +51,9 @@ def registration_server(suite, identity_server):  # noqa: F811
         seed_registration_client(session, {"REGISTRATION_PUBLIC_URL": url, "REGISTRATION_CLIENT_SECRET": SECRET,
                                            "REGISTRATION_CLIENT_ID": "carekey-registration"})
     base = suite.settings["registration"]
-    settings = dataclasses.replace(base, base=dataclasses.replace(base.base, public_url=url),
+    # behind a (pretend) load balancer: each test browser sends its own X-Forwarded-For, so per-IP
+    # limits apply per browser rather than to the whole test run from 127.0.0.1
+    settings = dataclasses.replace(base, base=dataclasses.replace(base.base, public_url=url, trusted_proxies=1),
                                    identity_issuer=identity_server.url, client_id="carekey-registration",
                                    client_secret=SECRET,
                                    audience=identity_server.app.extensions["carekey.identity"].settings.registration_audience)
@@ -203,6 +205,8 @@ class PatientBrowser:
 
     def __init__(self, registration_url: str) -> None:
         self.http = requests.Session()
+        self.ip = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250 + 1}"
+        self.http.headers["X-Forwarded-For"] = self.ip
         self.base = registration_url
         self.last: requests.Response | None = None
 

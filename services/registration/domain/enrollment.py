@@ -246,7 +246,8 @@ def prove_with_office_code(session: Session, enrollment: Enrollment, practice: P
 
 def existing_account(session: Session, enrollment: Enrollment, practice: PracticeView) -> str | None:
     """The CareKey account this proven person already has, found through records linked before: this
-    record itself, or a record at another practice that is certainly the same person."""
+    record itself, or another record (at any practice, a duplicate chart included) that is certainly the same
+    person."""
     entry = _entry(session, enrollment)
     if entry is None:
         return None
@@ -258,7 +259,7 @@ def existing_account(session: Session, enrollment: Enrollment, practice: Practic
     limits = thresholds(practice)
     linked = session.execute(
         select(AccountLink.account_id, RosterEntry).join(RosterEntry, RosterEntry.id == AccountLink.entry_id)
-        .where(AccountLink.relationship == "self", RosterEntry.practice_id != entry.practice_id,
+        .where(AccountLink.relationship == "self", RosterEntry.id != entry.id,
                RosterEntry.birth_date == entry.birth_date)).all()
     for account_id, other in linked:
         if matching.compare(me, roster.person(other), limits).grade == "certain":

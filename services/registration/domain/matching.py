@@ -61,7 +61,7 @@ is left out. No raw values ever appear in a ``Match``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Iterable, TypeVar
 
@@ -197,5 +197,9 @@ def blocking_keys(person: Person) -> set[str]:
 
 def probe_keys(query: Person) -> set[str]:
     """Keys to look up for a query: the stored forms plus variants (day/month swapped, each part of a
-    compound surname, the canonical forms of a nickname), so a true match shares at least one."""
-    return matching_keys.probe_keys(prepare(query))
+    compound surname, the canonical forms of a nickname, given and family name swapped), so that a
+    true match shares at least one."""
+    keys = matching_keys.probe_keys(prepare(query))
+    if query.given and query.family:  # first and last name the wrong way round
+        keys |= matching_keys.probe_keys(prepare(replace(query, given=query.family, family=query.given)))
+    return keys

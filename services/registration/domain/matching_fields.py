@@ -49,10 +49,10 @@ def _one_edit(a: str, b: str) -> bool:
 def given(q: Prepared, c: Prepared) -> str | None:
     if not q.given or not c.given:
         return None
+    if len(q.given_first) == 1 or len(c.given_first) == 1:  # "J" / "John", "J" / "J": an initial only
+        return INITIAL if q.given_first[0] == c.given_first[0] else DISAGREE
     if q.given == c.given:
         return EXACT
-    if len(q.given_first) == 1 or len(c.given_first) == 1:
-        return INITIAL if q.given_first[0] == c.given_first[0] else DISAGREE
     if q.given_words < c.given_words or c.given_words < q.given_words:
         return NEAR  # "Mary" / "Mary Ann"
     if not q.given_group.isdisjoint(c.given_group):  # a nickname of the other, or both of one name

@@ -72,6 +72,10 @@ def _keys(record: Prepared, dates: list[date]) -> set[str]:
             keys.add(f"zgf:{record.zip}:{record.given_first}:{record.family[0]}")
         for code in record.family_codes:
             keys.add(f"nm:{record.given_first}:{code}:{record.zip[:3]}")
+    if record.house and record.address:
+        street = next((w for w in record.address.split() if not w.isdigit()), "")
+        for code in record.family_codes if street else ():
+            keys.add(f"adr:{record.house}:{street[0]}:{code}")
     if len(record.phone) >= 10:
         keys.add(f"ph:{record.phone[-10:]}")
     if record.email:

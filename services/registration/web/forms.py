@@ -49,7 +49,7 @@ class AccountForm(_Form):
     confirm = fields.String(load_default="")
     accept = fields.String(load_default="")
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _check(self, data, **_):
         errors = {}
         if data.get("password") and data["password"] != data.get("confirm"):
