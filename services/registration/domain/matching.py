@@ -25,7 +25,7 @@ family      +9 exact (also "Garcia Lopez" /         +6 one part of a compound su
                                                     >= 0.8 with the same NYSIIS code)
 birth date  +14 exact                               +9 day and month swapped; +8 one digit  -10
                                                     wrong or two adjacent digits swapped
-sex         +0.5                                                                            -4
+sex         +0.5                                                                            one grade
 zip         +4 (first five digits)                  +1.5 one digit off                      -1
 phone       +7                                      +3.5 same last seven digits             -1
 email       +8 (case, +tag, Gmail dots ignored)                                             -0.5
@@ -51,13 +51,15 @@ The score is then held under ceilings that no amount of other evidence lifts:
    that one of them may be "soft" (a nickname, a surname typo or compound part, a day/month swap
    or one-digit date typo) when the phone or the email agrees exactly. Otherwise at most
    ``probable``.
-4. Sexes known on both sides and different: one grade lower (``certain`` -> ``probable`` ->
-   ``possible``), on top of the -4.
+4. Sexes known on both sides ("male"/"female"; "other", "unknown" and blanks are no evidence) and
+   different: exactly one grade lower than the same comparison without sex (``certain`` ->
+   ``probable`` -> ``possible`` -> ``certainly-not``). So a data-entry slip costs a proof step, and
+   twins of different sexes drop out of the operator's queue altogether.
 
 A ceiling also caps the score just under its grade's band, so ordering by score and by grade agree.
-``Match.fields`` shows each compared field's weight divided by its exact-agreement weight, clamped to
-[-1, 1] (1 = agrees exactly, 0.7 = a nickname, negative = disagrees); a field missing on either side
-is left out. No raw values ever appear in a ``Match``.
+``Match.fields`` shows each compared field's weight divided by its exact-agreement weight (1 = agrees
+exactly, 0.714 = a nickname, ...) and -1 when it disagrees; a field missing on either side is left
+out. No raw values ever appear in a ``Match``.
 """
 from __future__ import annotations
 
@@ -146,7 +148,7 @@ def _lower(grade: str, limit: str) -> str:
 
 # per field: (name, comparator, {level: weight}, {level: agreement shown in Match.fields})
 _FIELDS = tuple((name, comparator, WEIGHTS[name],
-                 {level: round(max(-1.0, min(1.0, weight / WEIGHTS[name][EXACT])), 3)
+                 {level: -1.0 if level == DISAGREE else round(min(1.0, weight / WEIGHTS[name][EXACT]), 3)
                   for level, weight in WEIGHTS[name].items()})
                 for name, comparator in COMPARATORS)
 _AGREEMENT = {name: agreement for name, _, _, agreement in _FIELDS}
@@ -170,7 +172,7 @@ def compare(query: Person, candidate: Person, thresholds: Thresholds = Threshold
             bits += WEIGHTS[name][NEAR] - WEIGHTS[name][DISAGREE]
     score = round(max(0.0, min(1.0, bits / SCALE)), 3)
     grade = _lower(thresholds.grade(score), _ceiling(levels))
-    if levels.get("sex") == DISAGREE and grade in (CERTAIN, PROBABLE):
+    if levels.get("sex") == DISAGREE and grade != CERTAINLY_NOT:  # costs one grade (its weight is 0)
         grade = GRADES[GRADES.index(grade) + 1]
     if grade != CERTAIN:
         score = min(score, thresholds.ceiling_score(grade))

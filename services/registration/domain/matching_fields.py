@@ -26,7 +26,7 @@ WEIGHTS: dict[str, dict[str, float]] = {
     "given":      {EXACT: 7.0, NICKNAME: 5.0, NEAR: 4.0, INITIAL: 1.5, DISAGREE: -6.0},
     "family":     {EXACT: 9.0, PARTIAL: 6.0, NEAR: 6.0, DISAGREE: -6.0},
     "birth_date": {EXACT: 14.0, SWAPPED: 9.0, TYPO: 8.0, DISAGREE: -10.0},
-    "sex":        {EXACT: 0.5, DISAGREE: -4.0},
+    "sex":        {EXACT: 0.5, DISAGREE: 0.0},  # a disagreement costs one grade instead (see matching)
     "zip":        {EXACT: 4.0, NEAR: 1.5, DISAGREE: -1.0},
     "phone":      {EXACT: 7.0, NEAR: 3.5, DISAGREE: -1.0},
     "email":      {EXACT: 8.0, DISAGREE: -0.5},

@@ -97,8 +97,10 @@ def request_access(session: Session, practice: PracticeView, account_id: str, re
     """Ask the practice for access; the answer to the person is the same whether or not anyone matched."""
     within = throttle.hit(session, throttle.IDENTIFY_PER_IP, ip)
     ranked = roster.search(session, practice.id, patient, thresholds, limit=2) if within else []
-    certain = [entry for entry, match in ranked if match.grade == "certain"]
-    entry_id = certain[0].id if len(certain) == 1 else None
+    # the practice reviews every request, so a name and date of birth (probable) are enough to show it
+    # the chart; two people who fit (twins) show none
+    likely = [entry for entry, match in ranked if match.grade in ("certain", "probable")]
+    entry_id = likely[0].id if len(likely) == 1 else None
     request = ProxyRequest(id=str(uuid.uuid4()), practice_id=practice.id, account_id=account_id,
                            requester_name=requester_name[:200], entry_id=entry_id, relationship=relationship,
                            status="pending", created_at=now())
