@@ -51,7 +51,6 @@ class PracticeSettings:
     certain_threshold: float | None = None       # None: the matching engine's defaults
     probable_threshold: float | None = None
     possible_threshold: float | None = None
-    password_rules: str | None = None            # a seed's legacy rules, kept only where the practice asks
 
     def validate(self) -> "PracticeSettings":
         if any(p not in PATHS for p in self.paths):

@@ -30,7 +30,6 @@ class PracticeSettingsSchema(_Strict):
     certain_threshold = fields.Float(allow_none=True)
     probable_threshold = fields.Float(allow_none=True)
     possible_threshold = fields.Float(allow_none=True)
-    password_rules = fields.String(allow_none=True)
 
 
 class PracticeInput(_Strict):
