@@ -1,28 +1,36 @@
 """Blocking keys: what a roster row is indexed under, and what a query looks up.
 
 A roster row stores ``blocking_keys(person)``; a query fetches the rows whose stored keys intersect
-``probe_keys(query)`` and ranks only those. Every key combines at least two fields so that no key is
-shared by more than about a thousand people in a million (never a bare zip or birth year):
+``probe_keys(query)`` and ranks only those. Every key combines at least two fields, so that none is shared
+by more than about a thousand people in a million (never a bare zip, birth year or name). Estimates for a
+1,000,000-patient US roster (Smith ~1%, the top given names ~3%, the densest zip ~100,000 people):
 
-=======================================  ============================================  ====================
-key                                      catches a true match when ...                 people per key in a
-                                                                                       1M US roster (est.)
-=======================================  ============================================  ====================
-``dob:1985-06-12``                       the date of birth agrees (or is day/month       ~30 (a pediatric
-                                         swapped: the query probes both orders)          practice ~100)
-``fam:<nysiis>:1985``                    the surname (or one part of a compound one)     Smith: ~150
-                                         sounds alike and the birth year agrees
-``fmd:<nysiis>:0612``                    the surname sounds alike and month and day      Smith: ~40
-                                         agree (a typo in the year)
-``zip:<5>:<initial>:<nysiis>``           zip, the initial of the given name or of        dense zip, Garcia,
-                                         its canonical form (Bob -> b, r) and the        M: ~750 (typically
-                                         surname sound agree (no or a wrong date)        under 50)
-``ph:<10 digits>``                       the phone number agrees                         a household
-``em:<address>``                         the email address agrees                        a household
-=======================================  ============================================  ====================
+==================================  =========================================================  ===========
+key                                 finds a true match when ...                                people/key
+==================================  =========================================================  ===========
+``dob:1985-06-12``                  the date of birth agrees (the query also probes day/month  ~30 (a
+                                    swapped)                                                   pediatric
+                                                                                               roster ~100)
+``fam:<nysiis>:1985``               the surname (or one part of a compound one) sounds alike   Smith ~110
+                                    and the birth year agrees (a typo in month or day)
+``fmd:<nysiis>:0612``               the surname sounds alike and month and day agree (a typo   Smith ~30
+                                    in the year)
+``zip:<zip>:<initial>:<nysiis>``    zip, the initial of the given name or of a name it is a    under 500 in
+                                    nickname of (Bob -> b, r) and the surname sound agree (no  the densest
+                                    or a wrong date of birth)                                  zip
+``zgf:<zip>:<given>:<initial>``     zip, given name and the surname's first letter agree (a    ~400 worst
+                                    surname typo and no or a wrong date of birth)              case
+``nm:<given>:<nysiis>:<zip3>``      given name and surname sound agree in the same 3-digit     Maria Garcia
+                                    zip area (a zip typo or a move, no date of birth)          ~100-600
+``adr:<house>:<s>:<nysiis>``        house number, the street's first letter and the surname    a household
+                                    sound agree (a household, whatever else is wrong)
+``ph:<10 digits>``                  the phone number agrees                                    a household
+``em:<address>``                    the email address agrees                                   a household
+==================================  =========================================================  ===========
 
-Placeholder values (1900-01-01, 000-000-0000, none@none.com, ...) are dropped during normalisation,
-so they never make a key that thousands share. Keys are ASCII and at most 120 characters.
+The query also probes the keys of its given and family names swapped. Placeholder values (1900-01-01,
+000-000-0000, none@none.com, ...) are dropped in normalisation, so they never make a key that thousands
+share. Keys are ASCII and at most 120 characters; a row stores about ten.
 """
 from __future__ import annotations
 
@@ -31,6 +39,7 @@ from datetime import date
 from services.registration.domain.matching_normalise import Prepared, given_group
 
 MAX_KEY = 120
+_DIRECTIONALS = frozenset({"n", "s", "e", "w", "ne", "nw", "se", "sw"})  # "12 N Main St" / "12 Main St"
 
 
 def _dob(value: date) -> str:
@@ -73,7 +82,7 @@ def _keys(record: Prepared, dates: list[date]) -> set[str]:
         for code in record.family_codes:
             keys.add(f"nm:{record.given_first}:{code}:{record.zip[:3]}")
     if record.house and record.address:
-        street = next((w for w in record.address.split() if not w.isdigit()), "")
+        street = next((w for w in record.address.split() if not w.isdigit() and w not in _DIRECTIONALS), "")
         for code in record.family_codes if street else ():
             keys.add(f"adr:{record.house}:{street[0]}:{code}")
     if len(record.phone) >= 10:
