@@ -186,3 +186,26 @@ def test_reset_code_by_text_to_the_confirmed_phone(identity_app, make_client, ma
     assert "phone" in browser.http.get(flow_url).get_data(as_text=True)
     assert post(browser, flow_url, code=last_code(identity_db, "password_reset", phone="+15555550177")).status_code == 303
     assert "Choose a new password" in browser.http.get(flow_url).get_data(as_text=True)
+
+
+def test_a_reset_lifts_the_sign_in_pause_it_was_offered_for(identity_app, make_client, make_account, mail):
+    """The lockout page says "you can also reset your password": after a reset from the same place,
+    the new password signs in at once; the old one, and other pairs' pauses, are not affected."""
+    from tests.identity.test_lockout import WRONG, attempt
+    client = make_client()
+    account = make_account(email=f"paused-{uuid.uuid4().hex[:6]}@example.org")
+    here = "127.0.0.1"  # where the test client's requests come from, the reset included
+    for _ in range(5):
+        attempt(Browser(identity_app), client, account.username, WRONG, ip=here)
+    assert attempt(Browser(identity_app), client, account.username, PASSWORD, ip=here).status_code == 429
+    for _ in range(5):
+        attempt(Browser(identity_app), client, account.username, WRONG, ip="10.7.7.7")
+    browser = Browser(identity_app)
+    browser.http.get("/recover/password")
+    flow_url = post(browser, "/recover/password", identifier=account.username).headers["Location"]
+    code = code_in(latest_email(mail, account.email, "Reset your CareKey password"))
+    assert post(browser, flow_url, code=code).status_code == 303
+    browser.follow(post(browser, flow_url, password=NEW_PASSWORD, confirm=NEW_PASSWORD))
+    assert attempt(Browser(identity_app), client, account.username, NEW_PASSWORD, ip=here).status_code == 303
+    assert attempt(Browser(identity_app), client, account.username, NEW_PASSWORD, ip="10.7.7.7").status_code == 429, \
+        "a pause elsewhere (someone else guessing from another network) still runs its course"

@@ -200,14 +200,16 @@ def verify_second_factor(session: Session, flow: RecoveryFlow, code: str, encryp
     return False
 
 
-def set_new_password(session: Session, flow: RecoveryFlow, password: str, policy: Policy) -> None:
-    """The new password (under the policy); every session and token of the account dies."""
+def set_new_password(session: Session, flow: RecoveryFlow, password: str, policy: Policy,
+                     ip: str | None = None) -> None:
+    """The new password (under the policy); every session and token of the account dies; sign-in
+    pauses are lifted for the account and for the (account, *ip*) pair the reset came from."""
     account = session.get(Account, flow.account_id)
     accounts.change_password(session, account, password, policy,
                              has_second_factor=mfa.has_second_factor(session, account.id))
     flow.stage = "done"
     sign_out_everywhere(session, account.id)
-    throttle.unlock_account(session, accounts.username_key(account.username))
+    throttle.unlock_account(session, accounts.username_key(account.username), ip)
     if account.email:
         request_notification(session, outbox, channel="email", recipient={"email": account.email},
                              template="security_alert",

@@ -119,10 +119,13 @@ def record_success(session: Session, username_key: str, ip: str | None) -> None:
                     .values(failures=LoginThrottle.failures - 1))  # only failures count against an IP
 
 
-def unlock_account(session: Session, username_key: str) -> None:
-    """After recovery (a password reset): the account-wide lock and its count are cleared."""
-    _, account_key, _ = keys(username_key, None)
-    session.execute(delete(LoginThrottle).where(LoginThrottle.key == account_key))
+def unlock_account(session: Session, username_key: str, ip: str | None = None) -> None:
+    """After recovery (a password reset): the account-wide lock and its count are cleared, and so
+    is the pause of the (account, IP) pair the reset was completed from: "reset your password" on
+    the lockout page must let the patient back in, and whoever read the code owns the account anyway."""
+    pair_key, account_key, _ = keys(username_key, ip)
+    cleared = [account_key, pair_key] if ip else [account_key]
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(cleared)))
 
 
 def charge_limited(session: Session, key: str, limit: int, window: timedelta) -> bool:

@@ -115,7 +115,7 @@ def code(kind: str, flow_id: str):
         from services.identity.db.models import Account
         account = db().get(Account, flow.account_id)
         try:
-            recovery.set_new_password(db(), flow, chosen, services().settings.password_policy())
+            recovery.set_new_password(db(), flow, chosen, services().settings.password_policy(), ip=client_ip())
         except PasswordRejected as exc:
             return page("recover_new_password.html", 400, flow=flow, error=" ".join(exc.problems),
                         hint=strength_hint(chosen))
