@@ -29,6 +29,7 @@ class Options:
     notification_workers: int = 2
     notification_timeout: float = 120.0
     base_port: int = 9000
+    profile: bool = False  # py-spy records the servers during each measured run (bench/results/profiles/)
 
 
 @dataclass
@@ -120,10 +121,14 @@ class Context:
             run_wrk(self.processes, flow.split()[0] + "-warmup", url, script, seconds=o.warmup_seconds,
                     connections=connections, threads=threads, env=env)
         processes = [s.process for s in servers]
+        profilers = [self._profile(flow, p, seconds) for p in processes] if o.profile else []
         before = self.cpu_snapshot(processes)
         result = run_wrk(self.processes, flow.split()[0], url, script, seconds=seconds, connections=connections,
                          threads=threads, env=env)
         after = self.cpu_snapshot(processes)
+        for profiler in profilers:
+            profiler.popen.wait(timeout=60)
+            self.processes.stop(profiler)
         if per == "flow":
             done, failed = result.flows_ok, result.flows_failed
             row = Row(flow=flow, per_second=done / result.seconds, unit="flows/s", p50_ms=result.flow_ms["p50"],
@@ -145,6 +150,18 @@ class Context:
             row.target = target
             row.met = row.per_second >= target and row.failed == 0
         return row
+
+    def _profile(self, flow: str, process: Started, seconds: float) -> Started:
+        """py-spy (from PyPI: pip install py-spy) over a server and its workers, as collapsed stacks."""
+        import re
+        import shutil
+        out = Path(__file__).resolve().parent / "results" / "profiles"
+        out.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^a-z0-9]+", "-", f"{flow} {process.name}".lower()).strip("-")[:60]
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        return self.processes.start(f"py-spy-{name}", [spy, "record", "--subprocesses", "--nonblocking", "-r", "200",
+                                                       "-d", str(int(seconds)), "-f", "raw", "-o",
+                                                       str(out / f"{name}.txt"), "-p", str(process.pid)], os.environ)
 
     # -- limits ----------------------------------------------------------------------------------
     def measure_limit(self, key: str, name: str, probe: Callable[[], float]) -> float:

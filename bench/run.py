@@ -53,6 +53,7 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Options]:
     parser.add_argument("--messages", type=int, default=defaults.messages)
     parser.add_argument("--notification-workers", type=int, default=defaults.notification_workers)
     parser.add_argument("--base-port", type=int, default=int(os.environ.get("BENCH_BASE_PORT", defaults.base_port)))
+    parser.add_argument("--profile", action="store_true", help="py-spy the servers (bench/results/profiles/)")
     parser.add_argument("--keep", action="store_true", help="keep the bench databases afterwards")
     parser.add_argument("--label", default=os.environ.get("BENCH_LABEL", ""),
                         help="machine conditions, stored with the results (e.g. 'quiet')")
@@ -61,7 +62,8 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Options]:
                       limit_seconds=args.limit_seconds, workers=args.workers, threads=args.threads,
                       worker_class=args.worker_class, signin_connections=args.signin_connections,
                       refresh_connections=args.refresh_connections, messages=args.messages,
-                      notification_workers=args.notification_workers, base_port=args.base_port)
+                      notification_workers=args.notification_workers, base_port=args.base_port,
+                      profile=args.profile)
     return args, options
 
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import Iterator
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -17,6 +18,9 @@ def normalise_url(url: str) -> str:
     return url
 
 
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
 def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
@@ -24,8 +28,30 @@ def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size * 2,
-                         pool_pre_ping=True, pool_recycle=1800)
+    engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=1800)
+    _ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Pessimistic disconnect handling, as ``pool_pre_ping`` does, but only for a connection that
+    sat in the pool for ``idle_seconds`` or more: one returned a moment ago was working a moment
+    ago, and a ping per checkout is a database round trip per unit of work. A server that
+    restarted (which takes longer than that) is still noticed before any request uses a dead
+    connection: every connection pooled before the restart has been idle at least that long."""
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection, record) -> None:
+        record.info["carekey_checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _lent(dbapi_connection, record, _proxy) -> None:
+        returned = record.info.get("carekey_checked_in_at")
+        if returned is None or time.monotonic() - returned < idle_seconds:
+            return  # just connected, or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # the pool discards it and connects afresh
+            raise exc.DisconnectionError(str(error)) from error
 
 
 def _ensure_sqlite_dir(url: str) -> None:

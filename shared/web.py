@@ -34,11 +34,16 @@ def create_base_app(service: str, import_name: str, *, checks: dict[str, Check],
     return app
 
 
+def safe_request_id(incoming: str) -> str | None:
+    """The caller's request id when it is safe to log and echo, else None."""
+    return incoming if _SAFE_REQUEST_ID.match(incoming) else None
+
+
 def _install_request_id(app: Flask) -> None:
     @app.before_request
     def _bind_request_id() -> None:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else new_request_id()
+        request_id = safe_request_id(incoming) or new_request_id()
         g._request_id_token = set_request_id(request_id)
         g.request_id = request_id
 

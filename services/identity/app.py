@@ -12,6 +12,7 @@ from services.identity.domain.devices import DeviceCookies
 from services.identity.domain.keys import KeyEncryptor, KeyRing
 from services.identity.domain.sessions import Timeouts
 from services.identity.domain.throttle import Limits
+from services.identity.oauth.client_cache import ClientCache
 from services.identity.oauth.runtime import Runtime
 from services.identity.oauth.server import CareKeyAuthorizationServer, build_server
 from services.identity.web import (account, admin_api, authorize, context, discovery, handoff, interaction,
@@ -49,7 +50,8 @@ def create_app(settings: identity_settings.IdentitySettings | None = None) -> Fl
     keyring = KeyRing(app.extensions["carekey.sessions"], settings.key_encryption_key,
                       retire_after=timedelta(seconds=max(settings.access_token_ttl, settings.id_token_ttl) + 300))
     runtime = Runtime(settings=settings, keyring=keyring, db=context.db, client_ip=context.client_ip,
-                      authorization=lambda: _authorization_context())
+                      authorization=lambda: _authorization_context(),
+                      clients=ClientCache(app.extensions["carekey.engine"]))
     server = build_server(app, runtime, f"{settings.issuer}/token")
     app.extensions["carekey.identity"] = IdentityServices(
         settings=settings, keyring=keyring, server=server,
@@ -73,6 +75,9 @@ def create_app(settings: identity_settings.IdentitySettings | None = None) -> Fl
     for blueprint in (discovery.bp, authorize.bp, interaction.bp, token.bp, userinfo.bp, logout.bp,
                       account.bp, security.bp, recovery.bp, admin_api.bp, internal_api.bp, handoff.bp):
         app.register_blueprint(blueprint)
+    app.wsgi_app = discovery.WellKnownMiddleware(app.wsgi_app, service=settings.service, issuer=settings.issuer,
+                                                  discovery=app.extensions["carekey.identity"].discovery,
+                                                  keyring=keyring)
     return app
 
 

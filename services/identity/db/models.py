@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event,
+                        text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.messaging.outbox import define_outbox
@@ -85,6 +86,21 @@ class Client(Base):
     jwks: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None]
+
+
+CLIENT_CHANGES_CHANNEL = "carekey_clients"
+
+
+def _announce_client_change(_mapper, connection, target: Client) -> None:
+    """NOTIFY in the change's own transaction (delivered on commit only): processes that cache
+    clients (oauth/client_cache.py) drop this one."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_notify(:channel, :client_id)"),
+                           {"channel": CLIENT_CHANGES_CHANNEL, "client_id": target.client_id})
+
+
+for _change in ("after_insert", "after_update", "after_delete"):
+    event.listen(Client, _change, _announce_client_change)
 
 
 class SigningKey(Base):

@@ -1,7 +1,9 @@
 """Password sign-in with brute-force limits, without telling whether a username exists."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Callable, ContextManager
 
 from sqlalchemy.orm import Session
 
@@ -29,18 +31,31 @@ class Outcome:
         return MESSAGES.get(self.refusal) if self.refusal else None
 
 
+Counters = Callable[[], ContextManager[Session]]
+
+
 def sign_in_with_password(session: Session, username: str, password: str, ip: str | None,
-                          limits: throttle.Limits, *, client_id: str | None = None) -> Outcome:
+                          limits: throttle.Limits, *, client_id: str | None = None,
+                          counters: Counters | None = None) -> Outcome:
+    """``counters`` opens a short transaction of its own for the brute-force counters (committed
+    when it closes). Then the charge is committed before the argon2id check, so the counter rows
+    (the IP's row is shared by every patient behind one practice's NAT) are locked only for their
+    upsert, never while the password is hashed, and a request that fails after the check cannot
+    take its charge back. Without it the counters are written in ``session``."""
+    counters = counters or (lambda: contextlib.nullcontext(session))
     key = accounts.username_key(username or "")
-    verdict = throttle.charge_attempt(session, key, ip, limits)
+    with counters() as counting:
+        verdict = throttle.charge_attempt(counting, key, ip, limits)
     if not verdict.allowed:
         audit.record(session, "login", verdict.reason, client_id=client_id, ip=ip)
         return Outcome(None, verdict.reason)
     result = accounts.authenticate_password(session, username, password)
     if result.ok:
-        throttle.record_success(session, key, ip)
+        with counters() as counting:
+            throttle.record_success(counting, key, ip)
         return Outcome(result.account)
-    locked = throttle.record_failure(session, key, ip, verdict, limits)
+    with counters() as counting:
+        locked = throttle.record_failure(counting, key, ip, verdict, limits)
     account = accounts.find_by_username(session, username) if username else None
     audit.record(session, "login", "failed", client_id=client_id, ip=ip,
                  account_id=account.id if account else None)

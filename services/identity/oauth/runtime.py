@@ -24,4 +24,5 @@ class Runtime:
     db: Callable[[], Session]
     client_ip: Callable[[], str | None] = lambda: None
     authorization: Callable[[], AuthorizationContext | None] = lambda: None
+    clients: Any = None  # a ClientCache (PostgreSQL), or None: every lookup reads the database
     extras: dict[str, Any] = field(default_factory=dict)

@@ -27,7 +27,9 @@ class CareKeyAuthorizationServer(AuthorizationServer):
     def _query_client(self, client_id: str):
         if not client_id or not isinstance(client_id, str) or len(client_id) > 64:
             return None
-        row = self.runtime.db().get(Client, client_id)
+        def load():
+            return self.runtime.db().get(Client, client_id)
+        row = self.runtime.clients.get(client_id, load) if self.runtime.clients is not None else load()
         return OAuthClient(row) if row is not None and row.disabled_at is None else None
 
     def create_oauth2_request(self, request):

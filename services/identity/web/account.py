@@ -7,7 +7,7 @@ from services.identity.db.models import Account, SsoSession
 from services.identity.domain import audit, sessions, signin
 from services.identity.domain.interaction import DEFAULT_ACR
 from services.identity.web import csrf
-from services.identity.web.context import SESSION_COOKIE, client_ip, db, services, set_session_cookie
+from services.identity.web.context import SESSION_COOKIE, client_ip, counters, db, services, set_session_cookie
 from services.identity.web.logout import end_session
 from services.identity.web.pages import page
 
@@ -34,7 +34,7 @@ def login():
     csrf.protect()
     username = (request.form.get("username") or "").strip()
     result = signin.sign_in_with_password(db(), username, request.form.get("password") or "", client_ip(),
-                                          services().limits)
+                                          services().limits, counters=counters)
     if result.account is None:
         return page("account_login.html", status=401 if result.refusal == "wrong" else 429, username=username,
                     error=result.message)

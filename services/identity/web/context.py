@@ -14,6 +14,17 @@ def db() -> Session:
     return g.identity_db
 
 
+def counters():
+    """A short transaction of its own for hot counter rows (brute-force limits) on PostgreSQL,
+    committed when it closes; on SQLite (one writer at a time) the request's own session."""
+    import contextlib
+    factory = current_app.extensions["carekey.sessions"]
+    if factory.kw["bind"].dialect.name != "postgresql":
+        return contextlib.nullcontext(db())
+    from shared.database import transaction
+    return transaction(factory)
+
+
 def services():
     return current_app.extensions["carekey.identity"]
 

@@ -14,8 +14,8 @@ from shared.errors import AppError
 from services.identity.domain.claims import parse_claims_parameter
 from services.identity.web import csrf
 from services.identity.web.authorize import deny, issue_code
-from services.identity.web.context import (SESSION_COOKIE, client_ip, db, services, set_session_cookie,
-                                          webauthn_relying_party)
+from services.identity.web.context import (SESSION_COOKIE, client_ip, counters, db, services,
+                                          set_session_cookie, webauthn_relying_party)
 from services.identity.web.pages import page, problem_page
 
 bp = Blueprint("interaction", __name__, url_prefix="/interaction")
@@ -94,7 +94,7 @@ def login(uid: str, pending, client, sso):
     username = (request.form.get("username") or "").strip()
     password = request.form.get("password") or ""
     result = signin.sign_in_with_password(db(), username, password, client_ip(), services().limits,
-                                          client_id=client.client_id)
+                                          client_id=client.client_id, counters=counters)
     if result.account is None:
         details, _ = _details(pending, client, sso)
         return render_stage(details, error=result.message, status=401 if result.refusal == "wrong" else 429,
