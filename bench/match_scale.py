@@ -1,0 +1,194 @@
+"""$match at scale: a synthetic roster of N patients (1,000,000 by default) in PostgreSQL, then queries
+with the typos patients make, timed end to end through registration's search (indexed blocking-key
+lookup, candidate fetch, scoring), in-process with a real database session.
+
+    python bench/match_scale.py [--patients 1000000] [--queries 1000] [--database-url URL] [--keep]
+
+The roster is generated deterministically (seeded): pronounceable surnames and given names, birth
+dates over 90 years, 3,000 zip codes, phones, emails. It is loaded with COPY into a fresh database
+(``carekey_bench_match``), migrated with registration's own Alembic tree, so the tables and indexes
+are exactly production's. Each query is a roster patient as they might type themselves: exact (40 %),
+a surname typo (20 %), day and month swapped (20 %) or a nickname/typo in the given name (20 %).
+
+Prints p50/p95/p99 latency, queries per second on one thread, and how often the true patient came
+first; writes ``bench/results/match_scale.json``. HTTP and token checks add about a millisecond on top
+(see the records read flow for their cost).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import random
+import statistics
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SYLLABLES = ["ba", "ka", "do", "ri", "mo", "len", "sa", "tor", "vi", "na", "ho", "ge", "lu", "mar", "pe", "zan",
+             "fi", "ro", "del", "che", "wu", "yo", "ter", "bri", "son", "ley", "man", "gar", "ci", "ne", "ki", "ta"]
+GIVEN = ["James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "William", "Elizabeth",
+         "David", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Charles", "Karen",
+         "Christopher", "Lisa", "Daniel", "Nancy", "Matthew", "Betty", "Anthony", "Margaret", "Mark", "Sandra",
+         "Donald", "Ashley", "Steven", "Kimberly", "Paul", "Emily", "Andrew", "Donna", "Joshua", "Michelle",
+         "Kenneth", "Carol", "Kevin", "Amanda", "Brian", "Dorothy", "George", "Melissa", "Timothy", "Deborah",
+         "Maria", "Jose", "Luis", "Ana", "Wei", "Mei", "Aisha", "Omar", "Priya", "Raj", "Sofia", "Liam", "Noah",
+         "Mia", "Ava", "Ethan", "Chloe", "Lucas", "Zoe", "Mateo", "Isabella", "Elena", "Hugo", "Ines", "Kai"]
+NICKNAMES = {"Robert": "Bob", "William": "Bill", "Elizabeth": "Liz", "Richard": "Dick", "James": "Jim",
+             "Margaret": "Peggy", "Joseph": "Joe", "Michael": "Mike", "Thomas": "Tom", "Jennifer": "Jen",
+             "Christopher": "Chris", "Daniel": "Dan", "Matthew": "Matt", "Anthony": "Tony", "Steven": "Steve"}
+PRACTICE = "bench-practice"
+
+
+def person_row(index: int, rng: random.Random) -> dict:
+    family = "".join(rng.choice(SYLLABLES) for _ in range(rng.choice((2, 3, 3, 4)))).capitalize()
+    given = rng.choice(GIVEN) if rng.random() < 0.7 else "".join(rng.choice(SYLLABLES) for _ in range(2)).capitalize()
+    born = date(1935, 1, 1) + timedelta(days=rng.randrange(90 * 365))
+    return {"id": index + 1, "mrn": f"b{index:07d}", "given_name": given, "family_name": family, "birth_date": born,
+            "sex": rng.choice(("male", "female")), "zip": f"{rng.randrange(97000, 100000):05d}",
+            "phone": f"555{rng.randrange(10**7):07d}", "email": f"{given}.{family}{index}@example.org".lower(),
+            "address": f"{rng.randrange(1, 9999)} {rng.choice(('Oak', 'Elm', 'Main', 'Pine', 'Cedar'))} St"}
+
+
+def _rows(start: int, stop: int, seed: int) -> list[dict]:
+    return [person_row(i, random.Random(seed * 10_000_019 + i)) for i in range(start, stop)]
+
+
+def _keys_for(chunk: tuple[int, int, int]) -> tuple[list[dict], list[tuple[int, str]]]:
+    from services.registration.domain import matching
+    rows = _rows(*chunk)
+    keys = []
+    for row in rows:
+        person = matching.Person(given=row["given_name"], family=row["family_name"], birth_date=row["birth_date"],
+                                 sex=row["sex"], zip=row["zip"], phone=row["phone"], email=row["email"],
+                                 address=row["address"])
+        keys.extend((row["id"], key[:120]) for key in matching.blocking_keys(person))
+    return rows, keys
+
+
+def load(database_url: str, patients: int, seed: int) -> float:
+    """Create, migrate and fill the bench database; returns the seconds it took."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+    from services import registry
+    from shared.database import normalise_url
+    from shared.migrations import upgrade
+    started = time.perf_counter()
+    admin = make_url(normalise_url(database_url))
+    target = admin.set(database="carekey_bench_match")
+    plain = lambda url: url.set(drivername="postgresql").render_as_string(hide_password=False)  # noqa: E731
+    with psycopg.connect(plain(admin), autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "carekey_bench_match" WITH (FORCE)')
+        conn.execute('CREATE DATABASE "carekey_bench_match"')
+    url = target.render_as_string(hide_password=False)
+    settings = registry.settings("registration", {"CAREKEY_ENV": "test", "REGISTRATION_DATABASE_URL": url,
+                                                  "AMQP_URL": "memory://"})
+    upgrade(registry.migrations("registration", settings))
+    moment = datetime.now(timezone.utc)
+    with psycopg.connect(plain(target)) as conn:
+        conn.execute("INSERT INTO practices (id, name, settings, created_at, updated_at) VALUES (%s, %s, %s, %s, %s)",
+                     (PRACTICE, "Bench Practice", "{}", moment, moment))
+        conn.execute("DROP INDEX ix_blocking_lookup")
+        chunks = [(start, min(start + 20_000, patients), seed) for start in range(0, patients, 20_000)]
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            for rows, keys in pool.imap(_keys_for, chunks):
+                with conn.cursor().copy("COPY roster_entries (id, practice_id, mrn, given_name, middle_name, "
+                                        "family_name, birth_date, sex, address, city, state, zip, email, phone, "
+                                        "created_at, updated_at) FROM STDIN") as copy:
+                    for r in rows:
+                        copy.write_row((r["id"], PRACTICE, r["mrn"], r["given_name"], "", r["family_name"],
+                                        r["birth_date"], r["sex"], r["address"], "", "", r["zip"], r["email"],
+                                        r["phone"], moment, moment))
+                with conn.cursor().copy("COPY roster_blocking_keys (entry_id, key, practice_id) FROM STDIN") as copy:
+                    for entry_id, key in keys:
+                        copy.write_row((entry_id, key, PRACTICE))
+        conn.execute("CREATE INDEX ix_blocking_lookup ON roster_blocking_keys (practice_id, key)")
+        conn.execute(f"SELECT setval(pg_get_serial_sequence('roster_entries', 'id'), {patients})")
+        conn.commit()
+        conn.execute("ANALYZE")
+    return time.perf_counter() - started
+
+
+def perturb(row: dict, rng: random.Random):
+    from services.registration.domain import matching
+    given, family, born = row["given_name"], row["family_name"], row["birth_date"]
+    kind = rng.choices(("exact", "surname typo", "day-month swap", "given variant"), (40, 20, 20, 20))[0]
+    if kind == "surname typo" and len(family) > 3:
+        i = rng.randrange(1, len(family) - 1)
+        family = family[:i] + family[i + 1] + family[i] + family[i + 2:]
+    elif kind == "day-month swap" and born.day <= 12 and born.day != born.month:
+        born = born.replace(month=born.day, day=born.month)
+    elif kind == "given variant":
+        given = NICKNAMES.get(given, given[:-1] + ("a" if given[-1] != "a" else "e"))
+    return kind, matching.Person(given=given, family=family, birth_date=born, zip=row["zip"])
+
+
+def measure(database_url: str, patients: int, queries: int, seed: int) -> dict:
+    from sqlalchemy.engine import make_url
+    from services.registration.domain import matching, roster
+    from shared.database import make_engine, make_session_factory, normalise_url
+    url = make_url(normalise_url(database_url)).set(database="carekey_bench_match").render_as_string(
+        hide_password=False)
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    rng = random.Random(seed + 1)
+    picks = [rng.randrange(patients) for _ in range(queries)]
+    timings, first, found = [], 0, 0
+    with sessions() as session:
+        for warm in picks[:20]:  # connection and plan caches
+            roster.search(session, PRACTICE, perturb(_rows(warm, warm + 1, seed)[0], rng)[1], matching.Thresholds())
+        for index in picks:
+            row = _rows(index, index + 1, seed)[0]
+            _, query = perturb(row, rng)
+            started = time.perf_counter()
+            ranked = roster.search(session, PRACTICE, query, matching.Thresholds(), limit=5)
+            timings.append((time.perf_counter() - started) * 1000)
+            mrns = [entry.mrn for entry, _ in ranked]
+            first += bool(mrns) and mrns[0] == row["mrn"]
+            found += row["mrn"] in mrns
+    engine.dispose()
+    timings.sort()
+    pick = lambda q: timings[min(len(timings) - 1, int(q * len(timings)))]  # noqa: E731
+    return {"patients": patients, "queries": queries, "p50_ms": round(pick(0.50), 2), "p95_ms": round(pick(0.95), 2),
+            "p99_ms": round(pick(0.99), 2), "mean_ms": round(statistics.fmean(timings), 2),
+            "queries_per_second_one_thread": round(1000 / statistics.fmean(timings), 1),
+            "true_patient_first": round(first / queries, 4), "true_patient_in_top5": round(found / queries, 4),
+            "target_p95_ms": 20}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=20261201)
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--reuse", action="store_true", help="skip loading: the database is already there")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
+    args = parser.parse_args(argv)
+    load_seconds = None if args.reuse else load(args.database_url, args.patients, args.seed)
+    result = measure(args.database_url, args.patients, args.queries, args.seed)
+    result["load_seconds"] = round(load_seconds, 1) if load_seconds else None
+    result["measured_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    out = ROOT / "bench" / "results" / "match_scale.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"$match over {args.patients:,} patients: p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, "
+          f"p99 {result['p99_ms']} ms ({result['queries_per_second_one_thread']}/s on one thread); true patient "
+          f"first {result['true_patient_first']:.1%}, in top 5 {result['true_patient_in_top5']:.1%}"
+          + (f"; loaded in {result['load_seconds']} s" if load_seconds else ""))
+    if not args.keep:
+        import psycopg
+        from sqlalchemy.engine import make_url
+        from shared.database import normalise_url
+        admin = make_url(normalise_url(args.database_url)).set(drivername="postgresql")
+        with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+            conn.execute('DROP DATABASE IF EXISTS "carekey_bench_match" WITH (FORCE)')
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
