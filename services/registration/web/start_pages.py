@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import redirect, request, url_for
 
-from services.registration.domain import enrollment as enrollments, invitations, matching, office_codes, throttle
+from services.registration.domain import (audit, enrollment as enrollments, invitations, matching, office_codes,
+                                          throttle)
 from services.registration.domain.enrollment import LOCKED, MATCHED
 from services.registration.web import forms
 from services.registration.web.context import client_ip, db, domain_context, services
@@ -79,6 +80,8 @@ def invitation_link(token: str):
                        "invitation, or been used already. Ask your practice to resend your invitation.", 410)
     practice = practice_or_404(invitation.practice_id)
     begin(practice, "invitation", invitation_id=invitation.id, entry_id=invitation.entry_id)
+    audit.record(db(), "invitation", "opened", practice_id=practice.id, entry_id=invitation.entry_id,
+                 ip=client_ip(), via="link")
     return redirect(url_for("pages.identify"), code=303)
 
 
@@ -96,11 +99,12 @@ def invitation_code(practice_id: str):
     allowed = throttle.hit(db(), throttle.CODE_ENTRY_PER_IP, client_ip())
     invitation = invitations.by_code(db(), practice.id, code, pepper=services().settings.secret_key) if allowed else None
     if invitation is None:
-        from services.registration.domain import audit
-        audit.record(db(), "activation_code", "wrong" if allowed else "throttled", practice_id=practice.id,
+            audit.record(db(), "activation_code", "wrong" if allowed else "throttled", practice_id=practice.id,
                      ip=client_ip())
         return page("code_entry.html", 400, practice=practice, errors={}, error=BAD_CODE_MESSAGE, **form)
     begin(practice, "invitation", invitation_id=invitation.id, entry_id=invitation.entry_id)
+    audit.record(db(), "invitation", "opened", practice_id=practice.id, entry_id=invitation.entry_id,
+                 ip=client_ip(), via="activation_code")
     return redirect(url_for("pages.identify"), code=303)
 
 
@@ -147,7 +151,6 @@ def security_code(practice_id: str):
     if outcome == MATCHED and office_codes.consume(db(), code):
         enrollments.prove_with_office_code(db(), enrollment, practice, code.entry_id, ctx)
         return redirect(url_for("pages.after_proof"), code=303)
-    from services.registration.domain import audit
     audit.record(db(), "security_code", "wrong", practice_id=practice.id, ip=ctx.ip)
     return page("identify.html", 400, values=values, errors={}, error=BAD_CODE_MESSAGE + " " + NO_MATCH_MESSAGE,
                 **context)
