@@ -15,7 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from services import SERVICES, registry
+from services import SERVICES, demo_portals, registry
 from shared.settings import PLACEHOLDERS_ANNOUNCED, load_common
 
 READY_TIMEOUT = 60.0
@@ -54,12 +54,21 @@ def run_suite() -> int:
     env = {**os.environ, "LOG_JSON": os.environ.get("LOG_JSON", "false"), "PYTHONUNBUFFERED": "1"}
     settings = {name: registry.settings(name, env) for name in SERVICES}
     env[PLACEHOLDERS_ANNOUNCED] = "1"  # the warnings above were shown once; the children stay quiet
+    # with ports moved (IDENTITY_PORT=9001 ...), the records gateway still finds identity and its tokens' audience
+    env.setdefault("RECORDS_IDENTITY_ISSUER", settings["identity"].public_url)
+    env.setdefault("IDENTITY_RECORDS_AUDIENCE", settings["records"].public_url)
     load_common(env)
     busy = [s for s in settings.values() if not _port_free(s.host, s.port)]
     if busy:
         for s in busy:
             print(f"Port already in use: {s.service} ({s.host}:{s.port}). Stop what is using it, "
                   f"or choose another port: {s.service.upper()}_PORT={s.port + 1000} make run", file=sys.stderr)
+        return 1
+    busy_portals = {name: port for name, port in demo_portals.ports(env).items() if not _port_free("127.0.0.1", port)}
+    for name, port in busy_portals.items():
+        print(f"Port already in use: the {name} portal (127.0.0.1:{port}). Stop what is using it, "
+              f"or choose another port: PORTAL_{name.upper()}_PORT={port + 1000} make run", file=sys.stderr)
+    if busy_portals:
         return 1
     _prepare(env)
     commands = {name: _command("serve", name) for name in SERVICES}
@@ -77,7 +86,13 @@ def run_suite() -> int:
     try:
         if not _wait_ready(settings, children, lambda: stopping):
             return 1
-        _print_urls(settings)
+        portals = demo_portals.processes(env, settings)
+        for portal in portals:  # after the services are ready: a portal reads identity's metadata
+            children[f"{portal.portal.practice_id} portal"] = subprocess.Popen(portal.command, env=portal.env,
+                                                                               start_new_session=True)
+        if not _wait_ready({f"{p.portal.practice_id} portal": p for p in portals}, children, lambda: stopping):
+            return 1
+        _print_urls(settings, demo_portals.guide(settings, portals))
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:
@@ -106,13 +121,15 @@ def _wait_ready(settings, children, stopping) -> bool:
     return not stopping()
 
 
-def _print_urls(settings) -> None:
+def _print_urls(settings, guide: str = "") -> None:
     width = max(len(name) for name in settings)
     print("\nCareKey is running (embedded: SQLite files and the message queue under var/).\n")
     for name, s in settings.items():
         print(f"  {name:<{width}}  {s.public_url}   health: {s.public_url}/readyz")
     outbox = settings["notifications"].public_url
     print(f"\n  Emails, texts and voice calls the suite sends: {outbox}/outbox")
+    if guide:
+        print(guide)
     print("\nPress Ctrl-C to stop.\n", flush=True)
 
 
