@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
-PYTEST_ARGS ?= -n 2
+PYTEST_ARGS ?= -n 2 --dist loadgroup
+CHROMIUM ?= /usr/bin/chromium
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test check lock bench clean
+.PHONY: help install browser run test check lock bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -20,10 +22,16 @@ $(STAMP): requirements-dev.lock pyproject.toml
 
 install: $(STAMP) ## Create or update the virtual environment from the lock file
 
+browser: ## Install Debian's Chromium for the browser tests (as root; Playwright never downloads one)
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is missing: install Debian's chromium package (the browser tests skip without it)"; fi; }
+
 run: install ## Run the whole suite locally: SQLite files and an embedded queue under var/
 	$(BIN)/carekey run
 
-test: install ## Run every test (real PostgreSQL/RabbitMQ when DATABASE_URL/AMQP_URL are set)
+test: install browser ## Run every test (real PostgreSQL/RabbitMQ when DATABASE_URL/AMQP_URL are set)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 check: install ## Fail when a service's models and migrations disagree (on the embedded databases)
