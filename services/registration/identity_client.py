@@ -80,6 +80,13 @@ class HttpIdentityAccounts:
     def links(self, account_id: str) -> list[dict]:
         return self._call("GET", f"/accounts/{account_id}/links")
 
+    def security_questions(self, account_id: str) -> list[str]:
+        return self._call("GET", f"/accounts/{account_id}/security-questions")["questions"]
+
+    def verify_security_answers(self, account_id: str, answers: dict[str, str]) -> bool:
+        return bool(self._call("POST", f"/accounts/{account_id}/security-questions/verify",
+                               {"answers": answers}).get("verified"))
+
     def handoff(self, account_id: str, *, client_id: str, return_to: str) -> str:
         return self._call("POST", "/handoffs", {"account_id": account_id, "client_id": client_id,
                                                 "return_to": return_to})["url"]

@@ -147,3 +147,36 @@ def test_connect_requires_a_fresh_sign_in(practice, browser, identity_server):
 
 def test_unknown_family_names_never_collide():
     assert unique_family() != unique_family()
+
+
+def test_security_questions_verify_an_existing_account_where_it_still_has_them(operator, practice, browser,
+                                                                               identity_server):
+    """Seed 000: "Answer security questions" instead of signing in, after the code or PIN for the record."""
+    from services.identity.domain import security_questions
+    row = practice.patient(pin="7788")
+    username = f"{row['family_name'].lower()}.sq"
+    register_by_pin(browser, practice, row, username)
+    with identity_server.app.extensions["carekey.sessions"]() as session:
+        account = session.scalar(select(Account).where(Account.username_key == username))
+        for question, answer in zip(security_questions.QUESTIONS[:2], ("Lincoln Elementary", "Tacoma")):
+            security_questions.set_answer(session, account.id, question, answer)
+        session.commit()
+    duplicate = dict(row, mrn=row["mrn"] + "-q", pin="8899")
+    duplicate.pop("phone_e164")
+    operator.call("POST", f"/api/practices/{practice.id}/roster", json={"rows": [duplicate]})
+    other = PatientBrowser(browser.base)
+    code = operator.call("POST", f"/api/practices/{practice.id}/security-codes",
+                         json={"mrn": duplicate["mrn"]}).json()["code"]
+    other.get(f"/practices/{practice.id}/security-code")
+    page = other.post(None, {"given_name": "Alex", "family_name": row["family_name"], "birth_date": "06/12/1985",
+                             "zip": row["zip"], "code": code})
+    assert page.url.endswith("/enroll/existing")
+    text = shown(page)
+    assert security_questions.QUESTIONS[0] in text and security_questions.QUESTIONS[1] in text
+    order = sorted(security_questions.QUESTIONS[:2])  # as the page lists them
+    right = {security_questions.QUESTIONS[0]: "lincoln  elementary!", security_questions.QUESTIONS[1]: "TACOMA"}
+    wrong = other.post(None, {f"answer-{i}": ("Seattle" if "city" in q else right[q]) for i, q in enumerate(order)})
+    assert wrong.status_code == 400 and "don't match" in shown(wrong)
+    page = other.post(None, {f"answer-{i}": right[q] for i, q in enumerate(order)})
+    assert page.url.endswith("/enroll/done"), shown(page)[:300]
+    assert (practice.id, duplicate["mrn"], "self") in _links(identity_server, username)

@@ -97,3 +97,36 @@ def handoff():
         raise InvalidRequest(str(exc)) from None
     audit.record(db(), "account", "handoff_created", account_id=found.id, ip=client_ip(), client_id=client.client_id)
     return jsonify({"url": f"{services().settings.issuer}/handoff?token={token}"}), 201
+
+
+@bp.get("/accounts/<account_id>/security-questions")
+@require_scope(SCOPE)
+def security_question_list(account_id: str):
+    """The questions an account still has (never the answers), for seed 000's "Verify Identification"."""
+    from services.identity.domain import security_questions
+    if db().get(Account, account_id) is None:
+        raise NotFound("No such account.")
+    return jsonify({"questions": security_questions.questions_for(db(), account_id)})
+
+
+@bp.post("/accounts/<account_id>/security-questions/verify")
+@require_scope(SCOPE)
+def security_question_check(account_id: str):
+    """All of the account's questions answered right, at most 5 tries an hour per account."""
+    from datetime import timedelta
+    from services.identity.domain import security_questions, throttle
+    body = request.get_json(silent=True)
+    answers = body.get("answers") if isinstance(body, dict) else None
+    if not isinstance(answers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in answers.items()):
+        raise InvalidRequest("Send {\"answers\": {question: answer, ...}}.")
+    if db().get(Account, account_id) is None:
+        raise NotFound("No such account.")
+    if not throttle.charge_limited(db(), throttle.hashed_key("sq", account_id), 5, timedelta(hours=1)):
+        audit.record(db(), "account", "security_questions_throttled", account_id=account_id, ip=client_ip())
+        return jsonify({"verified": False, "throttled": True})
+    questions = security_questions.questions_for(db(), account_id)
+    results = [security_questions.check(db(), account_id, q, answers.get(q, "")) for q in questions]
+    verified = bool(questions) and all(results)
+    audit.record(db(), "account", "security_questions_verified" if verified else "security_questions_failed",
+                 account_id=account_id, ip=client_ip())
+    return jsonify({"verified": verified})

@@ -39,7 +39,6 @@ from datetime import date
 from services.registration.domain.matching_normalise import Prepared, given_group
 
 MAX_KEY = 120
-_DIRECTIONALS = frozenset({"n", "s", "e", "w", "ne", "nw", "se", "sw"})  # "12 N Main St" / "12 Main St"
 
 
 def _dob(value: date) -> str:
@@ -81,10 +80,9 @@ def _keys(record: Prepared, dates: list[date]) -> set[str]:
             keys.add(f"zgf:{record.zip}:{record.given_first}:{record.family[0]}")
         for code in record.family_codes:
             keys.add(f"nm:{record.given_first}:{code}:{record.zip[:3]}")
-    if record.house and record.address:
-        street = next((w for w in record.address.split() if not w.isdigit() and w not in _DIRECTIONALS), "")
-        for code in record.family_codes if street else ():
-            keys.add(f"adr:{record.house}:{street[0]}:{code}")
+    if record.house and record.street:
+        for code in record.family_codes:
+            keys.add(f"adr:{record.house}:{record.street}:{code}")
     if len(record.phone) >= 10:
         keys.add(f"ph:{record.phone[-10:]}")
     if record.email:

@@ -115,12 +115,29 @@ def create_account():
     return link_and_finish(enrollment, practice, account["id"], email=values["email"], username=values["username"])
 
 
-@bp.get("/enroll/existing")
+def _questions() -> list[str]:
+    try:
+        return services().identity.security_questions(session[EXISTING]) if session.get(EXISTING) else []
+    except IdentityError:
+        return []
+
+
+@bp.route("/enroll/existing", methods=["GET", "POST"])
 def existing():
+    """Seed 000's "Verify Identification": sign in, or answer the account's security questions where it
+    still has them (the person has already proven who they are with a code or PIN for this record)."""
     enrollment, practice, response = _proven()
     if response is not None:
         return response
-    return page("existing.html", practice=practice)
+    protect_form()
+    questions = _questions()
+    if request.method == "GET":
+        return page("existing.html", practice=practice, questions=questions)
+    answers = {q: request.form.get(f"answer-{i}", "") for i, q in enumerate(questions)}
+    if questions and services().identity.verify_security_answers(session[EXISTING], answers):
+        return link_and_finish(enrollment, practice, session[EXISTING])
+    return page("existing.html", 400, practice=practice, questions=questions,
+                error="Those answers don't match. Try again, or sign in instead.")
 
 
 def _same_person(account: dict, entry: RosterEntry, practice) -> bool:

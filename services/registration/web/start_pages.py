@@ -99,7 +99,7 @@ def invitation_code(practice_id: str):
     allowed = throttle.hit(db(), throttle.CODE_ENTRY_PER_IP, client_ip())
     invitation = invitations.by_code(db(), practice.id, code, pepper=services().settings.secret_key) if allowed else None
     if invitation is None:
-            audit.record(db(), "activation_code", "wrong" if allowed else "throttled", practice_id=practice.id,
+        audit.record(db(), "activation_code", "wrong" if allowed else "throttled", practice_id=practice.id,
                      ip=client_ip())
         return page("code_entry.html", 400, practice=practice, errors={}, error=BAD_CODE_MESSAGE, **form)
     begin(practice, "invitation", invitation_id=invitation.id, entry_id=invitation.entry_id)
