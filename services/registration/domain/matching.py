@@ -33,8 +33,9 @@ address     +3 (USPS abbreviations)                 +2 same house number, JW >= 
 middle      +1                                      +0.5 initial or typo                    -2
 ==========  ======================================  ======================================  ==========
 
-A field missing on either side (or a placeholder such as 1900-01-01 or 000-000-0000) adds nothing:
-it neither helps nor hurts. ``score = clamp(sum of weights / 40, 0, 1)``; the default thresholds are
+First and last name entered the wrong way round count as a typo in each (+4, +6). A field missing on
+either side (or a placeholder such as 1900-01-01 or 000-000-0000) adds nothing: it neither helps nor
+hurts the score (only ``certain`` needs the given name, surname and date of birth; rule 3). ``score = clamp(sum of weights / 40, 0, 1)``; the default thresholds are
 ``certain >= 0.8`` (32 bits), ``probable >= 0.6`` (24), ``possible >= 0.4`` (16). So the seed's
 identification (first + last name, date of birth, zip: 7 + 9 + 14 + 4 = 34 bits, 0.85) is certain
 when all four agree exactly; name and date of birth alone (30 bits) are probable.
@@ -45,8 +46,8 @@ The score is then held under ceilings that no amount of other evidence lifts:
    disagree (not a swap or one-digit typo): at most ``possible``. So twins (same surname, date of
    birth, address, phone) with different given names ("Mia"/"Noah", "John"/"James") never reach
    ``probable``, nor does a father and a son of the same name.
-2. A typo in the given name, or one of several given names ("Mary"/"Mary Ann"): at most
-   ``probable``.
+2. A typo in the given name, one of several given names ("Mary"/"Mary Ann"), first and last name
+   swapped, or a surname that disagrees (a new married name): at most ``probable``.
 3. ``certain`` needs the given name, surname and date of birth on both sides, each exact, except
    that one of them may be "soft" (a nickname, a surname typo or compound part, a day/month swap
    or one-digit date typo) when the phone or the email agrees exactly. Otherwise at most
