@@ -35,8 +35,9 @@ middle      +1                                      +0.5 initial or typo        
 
 First and last name entered the wrong way round count as a typo in each (+4, +6). A field missing on
 either side (or a placeholder such as 1900-01-01 or 000-000-0000) adds nothing: it neither helps nor
-hurts the score (only ``certain`` needs the given name, surname and date of birth; rule 3). ``score = clamp(sum of weights / 40, 0, 1)``; the default thresholds are
-``certain >= 0.8`` (32 bits), ``probable >= 0.6`` (24), ``possible >= 0.4`` (16). So the seed's
+hurts the score (only ``certain`` needs the given name, surname and date of birth; rule 3).
+``score = clamp(sum of weights / 40, 0, 1)``; the default thresholds are ``certain >= 0.8`` (32 bits),
+``probable >= 0.6`` (24), ``possible >= 0.4`` (16). So the seed's
 identification (first + last name, date of birth, zip: 7 + 9 + 14 + 4 = 34 bits, 0.85) is certain
 when all four agree exactly; name and date of birth alone (30 bits) are probable.
 
