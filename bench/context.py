@@ -159,7 +159,7 @@ class Context:
         out.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^a-z0-9]+", "-", f"{flow} {process.name}".lower()).strip("-")[:60]
         spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-        return self.processes.start(f"py-spy-{name}", [spy, "record", "--subprocesses", "--nonblocking", "-r", "200",
+        return self.processes.start(f"py-spy-{name}", [spy, "record", "--subprocesses", "--gil", "--nonblocking", "-r", "200",
                                                        "-d", str(int(seconds)), "-f", "raw", "-o",
                                                        str(out / f"{name}.txt"), "-p", str(process.pid)], os.environ)
 

@@ -75,6 +75,8 @@ class KeyRing:
         self._active: dict[str, LoadedKey] = {}
         self._jwks: dict = {"keys": []}
         self._public: dict[str, object] = {}
+        self._imported_public: dict[str, object] = {}
+        self._imported_private: dict[str, LoadedKey] = {}
         self.ready = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -163,10 +165,16 @@ class KeyRing:
                 if row.state == "retired" and row.publish_until and aware(row.publish_until) < moment:
                     continue
                 published.append(row.public_jwk)
-                public[row.kid] = _import(row.alg, row.public_jwk)
+                public[row.kid] = self._imported_public.get(row.kid) or _import(row.alg, row.public_jwk)
                 if row.state == "active":
-                    private = json.loads(self.encryptor.decrypt(row.private_jwk_encrypted, row.kid))
-                    active[row.alg] = LoadedKey(row.kid, row.alg, _import(row.alg, private))
+                    active[row.alg] = self._imported_private.get(row.kid) or LoadedKey(
+                        row.kid, row.alg,
+                        _import(row.alg, json.loads(self.encryptor.decrypt(row.private_jwk_encrypted, row.kid))))
+            # a kid's key material never changes, only its state: what was imported (and, for the
+            # private part, decrypted) once is kept while the kid is in use; importing an RSA key
+            # checks it and costs tens of milliseconds, every reload, in every process
+            self._imported_public = dict(public)
+            self._imported_private = {key.kid: key for key in active.values()}
             self._active, self._public = active, public
             self._jwks = {"keys": sorted(published, key=lambda k: (k["alg"], k["kid"]))}
             self._loaded_at = time.monotonic()

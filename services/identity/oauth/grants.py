@@ -144,11 +144,16 @@ class RefreshTokenGrant(_Issuing, grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str):
         session = self.runtime.db()
-        row = session.get(RefreshToken, secrets.digest(refresh_token))
+        # the token, its grant and the grant's account in one round trip (all three are needed)
+        found = session.execute(
+            select(RefreshToken, Grant, Account)
+            .outerjoin(Grant, Grant.id == RefreshToken.grant_id)
+            .outerjoin(Account, Account.id == Grant.account_id)
+            .where(RefreshToken.digest == secrets.digest(refresh_token))).first()
         client = self.request.client
-        if row is None or row.client_id != client.get_client_id():
+        if found is None or found[0].client_id != client.get_client_id():
             return None
-        grant = session.get(Grant, row.grant_id)
+        row, grant, account = found
         moment = now()
         if row.revoked_at is not None or grant is None or grant.revoked_at is not None \
                 or aware(row.expires_at) <= moment:
@@ -172,10 +177,10 @@ class RefreshTokenGrant(_Issuing, grants.RefreshTokenGrant):
                              client_id=grant.client_id, ip=self.runtime.client_ip())
                 self.runtime.extras["commit_on_error"] = True
                 return None
-        return StoredRefreshToken(row, grant)
+        return StoredRefreshToken(row, grant, account)
 
     def authenticate_user(self, refresh_token):
-        account = self.runtime.db().get(Account, refresh_token.grant.account_id)
+        account = refresh_token.account
         return account if account and account.disabled_at is None else None
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
@@ -193,8 +198,8 @@ class RefreshTokenGrant(_Issuing, grants.RefreshTokenGrant):
 
 
 class StoredRefreshToken:
-    def __init__(self, row: RefreshToken, grant: Grant) -> None:
-        self.row, self.grant = row, grant
+    def __init__(self, row: RefreshToken, grant: Grant, account: Account | None) -> None:
+        self.row, self.grant, self.account = row, grant, account
 
     def check_client(self, client) -> bool:
         return self.row.client_id == client.get_client_id()

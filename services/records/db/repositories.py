@@ -8,13 +8,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.records.db.models import AccessEvent, Practice, TeenConsent
 from services.records.domain.policy import PracticeRules
 from services.records.interfaces import AccessRecord
-from shared.database import transaction
+from shared.database import single_statements
 
 MAX_LOG_ROWS = 1000
 
@@ -24,8 +24,10 @@ def now() -> datetime:
 
 
 class SqlPracticeDirectory:
+    """Read fresh on every request (one single-statement read each)."""
+
     def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self.sessions = sessions
+        self.sessions = single_statements(sessions)
 
     def rules(self, practice_id: str) -> PracticeRules:
         with self.sessions() as session:
@@ -71,17 +73,20 @@ def set_teen_consent(session: Session, practice_id: str, patient_id: str, agreed
 class SqlAccessLog:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
+        self._statements = single_statements(sessions)
 
     def record(self, entries: list[AccessRecord]) -> None:
+        """One INSERT of every entry (a single statement, so all or none), committed when it returns."""
         if not entries:
             return
         moment = now()
-        with transaction(self.sessions) as session:
-            session.add_all([AccessEvent(
-                id=uuid.uuid4().hex, recorded_at=moment, subject=e.subject[:255], client_id=e.client_id[:255],
-                relationship=e.relationship, practice_id=e.practice_id[:64], patient_id=e.patient_id[:64],
-                action=e.action, resource_type=e.resource_type, resource_ids=",".join(e.resource_ids) or None,
-                query=e.query, outcome=e.outcome, status=e.status, request_id=e.request_id) for e in entries])
+        rows = [dict(
+            id=uuid.uuid4().hex, recorded_at=moment, subject=e.subject[:255], client_id=e.client_id[:255],
+            relationship=e.relationship, practice_id=e.practice_id[:64], patient_id=e.patient_id[:64],
+            action=e.action, resource_type=e.resource_type, resource_ids=",".join(e.resource_ids) or None,
+            query=e.query, outcome=e.outcome, status=e.status, request_id=e.request_id) for e in entries]
+        with self._statements() as session:
+            session.execute(insert(AccessEvent.__table__).values(rows))
 
     def for_patient(self, practice_id: str, patient_id: str) -> list[tuple[str, datetime, AccessRecord]]:
         with self.sessions() as session:

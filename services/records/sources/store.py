@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.records.db.models import StoredResource
+from shared.database import single_statements
 from services.records.domain.policy import RELEASE_TAG, is_lab_result
 from services.records.domain.resources import TYPES, patient_ids
 
@@ -18,7 +19,7 @@ class StoreSource:
     """:class:`~services.records.interfaces.RecordsSource` over the ``stored_resources`` table."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self.sessions = sessions
+        self.sessions = single_statements(sessions)  # each read is one SELECT
 
     def patient_resources(self, practice_id: str, patient_id: str, resource_type: str) -> list[dict]:
         with self.sessions() as session:
