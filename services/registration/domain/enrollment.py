@@ -87,8 +87,9 @@ def _best(session: Session, enrollment: Enrollment, practice: PracticeView,
     ranked = roster.search(session, practice.id, query, limits, limit=2)
     if not ranked:
         return None, None
-    if len(ranked) > 1 and ranked[1][1].grade in ("certain", "probable"):
-        return None, None  # two people fit (twins, a parent and child of one name): never guess
+    top, runner_up = ranked[0][1].grade, ranked[1][1].grade if len(ranked) > 1 else None
+    if runner_up is not None and (runner_up == top or runner_up == "certain"):
+        return None, None  # two people fit equally well (twins, a parent and child of one name): never guess
     return ranked[0]
 
 

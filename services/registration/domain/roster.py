@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from services.registration.db.models import BlockingKey, RosterEntry
@@ -89,8 +89,9 @@ def candidates(session: Session, practice_id: str, query: matching.Person) -> li
     keys = sorted(k[:120] for k in matching.probe_keys(query))
     if not keys:
         return []
-    ids = select(BlockingKey.entry_id).where(BlockingKey.practice_id == practice_id,
-                                            BlockingKey.key.in_(keys)).distinct().limit(MAX_CANDIDATES)
+    # the entries sharing the most keys first, so a common-name key cannot crowd out the true match
+    ids = (select(BlockingKey.entry_id).where(BlockingKey.practice_id == practice_id, BlockingKey.key.in_(keys))
+           .group_by(BlockingKey.entry_id).order_by(func.count().desc()).limit(MAX_CANDIDATES))
     return list(session.scalars(select(RosterEntry).where(RosterEntry.id.in_(ids))))
 
 
