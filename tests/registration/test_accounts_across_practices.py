@@ -180,3 +180,22 @@ def test_security_questions_verify_an_existing_account_where_it_still_has_them(o
     page = other.post(None, {f"answer-{i}": right[q] for i, q in enumerate(order)})
     assert page.url.endswith("/enroll/done"), shown(page)[:300]
     assert (practice.id, duplicate["mrn"], "self") in _links(identity_server, username)
+
+
+def test_twins_sharing_birthday_address_and_phone_get_their_own_accounts(practice, browser, identity_server):
+    family = unique_family()
+    shared = dict(family_name=family, birth_date="2004-05-05", address="7 Twin Way", phone="(555) 777-0505",
+                  email=f"{family.lower()}@example.org")
+    john = practice.patient(given_name="John", pin="1001", **shared)
+    james = practice.patient(given_name="James", pin="2002", **shared)
+    register_by_pin(browser, practice, john, f"{family}.john")
+    second = PatientBrowser(browser.base)
+    second.get(f"/practices/{practice.id}/signup")
+    second.identify(james, email=james["email"])
+    page = second.post(None, {"method": "pin", "pin": "2002"})
+    assert page.url.endswith("/enroll/account"), shown(page)[:300]  # not "you already have an account"
+    page = second.post(None, {"username": f"{family}.james", "email": f"james.{family}@example.org",
+                              "password": PASSWORD, "confirm": PASSWORD, "accept": "yes"})
+    assert page.url.endswith("/enroll/done")
+    assert _links(identity_server, f"{family}.john") == [(practice.id, john["mrn"], "self")]
+    assert _links(identity_server, f"{family}.james") == [(practice.id, james["mrn"], "self")]
