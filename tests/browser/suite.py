@@ -321,7 +321,7 @@ def launch(backends: Backends, worker: str, tmp: Path, artifacts: Path, stack: c
     amqp_url = backends.amqp_url
     if backends.kind == "embedded":
         amqp_url = f"sqlalchemy+sqlite:///{tmp / 'broker.sqlite'}"
-    elif PrivateVhost.available(amqp_url):
+    elif backends.kind == "urls" and PrivateVhost.available(amqp_url):  # a container's broker is private already
         vhost = PrivateVhost(amqp_url)
         stack.callback(vhost.delete)
         amqp_url = vhost.url

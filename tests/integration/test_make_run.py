@@ -14,6 +14,8 @@ import pytest
 
 from services import SERVICES
 
+PORTALS = ("riverside", "hillside")  # the demo practices' portals (examples/portal)
+
 
 def free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
@@ -39,8 +41,9 @@ def status(url: str) -> int:
 def embedded_env(tmp_path):
     env = {key: value for key, value in os.environ.items()
            if key not in ("AMQP_URL", "DATABASE_URL", "CAREKEY_ENV") and not key.endswith("_DATABASE_URL")}
-    ports = dict(zip(SERVICES, free_ports(len(SERVICES))))
-    env.update({f"{service.upper()}_PORT": str(port) for service, port in ports.items()})
+    ports = dict(zip([*SERVICES, *PORTALS], free_ports(len(SERVICES) + len(PORTALS))))
+    env.update({f"{service.upper()}_PORT": str(ports[service]) for service in SERVICES})
+    env.update({f"PORTAL_{practice.upper()}_PORT": str(ports[practice]) for practice in PORTALS})
     return env, ports
 
 
