@@ -85,14 +85,15 @@ def by_mrn(session: Session, practice_id: str, mrn: str) -> RosterEntry | None:
 
 
 def candidates(session: Session, practice_id: str, query: matching.Person) -> list[RosterEntry]:
-    """Roster entries sharing at least one blocking key with the query (indexed lookup)."""
+    """Roster entries sharing at least one blocking key with the query (indexed lookup). Plain rows
+    (read-only, attribute access like an entry): loading ORM objects cost more than the query."""
     keys = sorted(k[:120] for k in matching.probe_keys(query))
     if not keys:
         return []
     # the entries sharing the most keys first, so a common-name key cannot crowd out the true match
     ids = (select(BlockingKey.entry_id).where(BlockingKey.practice_id == practice_id, BlockingKey.key.in_(keys))
            .group_by(BlockingKey.entry_id).order_by(func.count().desc()).limit(MAX_CANDIDATES))
-    return list(session.scalars(select(RosterEntry).where(RosterEntry.id.in_(ids))))
+    return list(session.execute(select(RosterEntry.__table__).where(RosterEntry.id.in_(ids))))
 
 
 def search(session: Session, practice_id: str, query: matching.Person, thresholds: matching.Thresholds, *,
