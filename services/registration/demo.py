@@ -69,3 +69,15 @@ def seed(app: Flask) -> list[str]:
             invitations.invite(session, riverside, alex, public_url=settings.public_url, pepper=settings.secret_key)
             lines.append("invitation emailed to Alex Rivera at Riverside (open the outbox to find it)")
     return lines
+
+
+def walkthrough_patients(today: date | None = None) -> list[dict[str, str]]:
+    """The demo patients as `make run`'s walk-through prints them (what the practices have on file)."""
+    today = today or date.today()
+    return [{"name": f"{given} {family}", "practice": PRACTICES[practice_id][0],
+             "born": f"{born(age, month, day, today):%m/%d/%Y}", "zip": zip_, "phone": phone, "email": email,
+             "office_PIN": pin}
+            for practice_id, _mrn, given, family, age, (month, day), _sex, zip_, email, phone, pin in PATIENTS]
+
+
+WALKTHROUGH_PATIENTS = walkthrough_patients()  # read by services/demo_portals.py

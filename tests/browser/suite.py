@@ -336,6 +336,9 @@ def launch(backends: Backends, worker: str, tmp: Path, artifacts: Path, stack: c
         "CAREKEY_ENV": "test", "AMQP_URL": amqp_url, "LOG_JSON": "false", "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT),
         "RECORDS_IDENTITY_ISSUER": urls["identity"], "IDENTITY_RECORDS_AUDIENCE": urls["records"],
+        # registration signs people in at identity and calls its internal API; identity names it as the
+        # audience of registration:* tokens and seeds its client with this callback
+        "REGISTRATION_IDENTITY_ISSUER": urls["identity"], "REGISTRATION_PUBLIC_URL": urls["registration"],
         # notifications: real SMTP to the fake, texts and calls to the fake Twilio
         "NOTIFICATIONS_EMAIL_BACKEND": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port),
         "NOTIFICATIONS_SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": twilio_fake.ACCOUNT_SID,
