@@ -3,3 +3,6 @@ CREATE DATABASE identity;
 CREATE DATABASE registration;
 CREATE DATABASE notifications;
 CREATE DATABASE records;
+-- The demo practice portals (examples/portal) keep their server-side sessions here.
+CREATE DATABASE portal_riverside;
+CREATE DATABASE portal_hillside;

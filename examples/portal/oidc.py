@@ -24,6 +24,8 @@ from examples.portal.settings import PortalSettings
 SCOPES = "openid profile email launch/patient patient/*.rs"
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 SIGNING_ALGS = ["ES256", "RS256"]
+BACK_END_ENDPOINTS = ("token_endpoint", "userinfo_endpoint", "jwks_uri", "revocation_endpoint",
+                      "introspection_endpoint")
 JWKS_REFETCH_SECONDS = 60.0
 
 
@@ -49,7 +51,7 @@ class CareKeyClient:
             "carekey",
             client_id=settings.client_id,
             client_secret=settings.client_secret,
-            server_metadata_url=f"{settings.issuer}/.well-known/openid-configuration",
+            server_metadata_url=f"{settings.issuer_internal_url or settings.issuer}/.well-known/openid-configuration",
             client_kwargs={"scope": SCOPES, "code_challenge_method": "S256",
                            "token_endpoint_auth_method": "client_secret_basic", "timeout": 10},
         )
@@ -61,9 +63,20 @@ class CareKeyClient:
         return f"{self.settings.public_url}/callback"
 
     def metadata(self) -> dict[str, Any]:
-        return self.remote.load_server_metadata()
+        """The provider's discovery document (fetched once). With ``PORTAL_ISSUER_INTERNAL_URL`` (a
+        container network, say) the server-to-server endpoints are reached there, while the browser
+        is still sent to the issuer's own URLs."""
+        metadata = self.remote.load_server_metadata()
+        internal = self.settings.issuer_internal_url
+        if internal and not metadata.get("_internal"):
+            for name in BACK_END_ENDPOINTS:
+                if isinstance(metadata.get(name), str) and metadata[name].startswith(self.settings.issuer):
+                    metadata[name] = internal + metadata[name][len(self.settings.issuer):]
+            metadata["_internal"] = True
+        return metadata
 
     def authorize_redirect(self, **params: str):
+        self.metadata()
         return self.remote.authorize_redirect(self.redirect_uri, **params)
 
     def check_response_issuer(self, given: str | None) -> bool:
@@ -74,6 +87,7 @@ class CareKeyClient:
 
     def finish_sign_in(self) -> dict[str, Any]:
         """Exchange the code (state, PKCE) and validate the ID token (nonce, at_hash)."""
+        self.metadata()
         return self.remote.authorize_access_token()
 
     def profile(self, token: dict[str, Any]) -> dict[str, Any]:
@@ -81,6 +95,7 @@ class CareKeyClient:
         return dict(self.remote.userinfo(token=token))
 
     def logout_url(self, id_token: str | None, post_logout_redirect_uri: str) -> str:
+        self.metadata()
         return self.remote.create_logout_url(post_logout_redirect_uri=post_logout_redirect_uri,
                                              id_token_hint=id_token)["url"]
 
@@ -124,6 +139,7 @@ class CareKeyClient:
             extract_compact(token.encode())  # well-formed before anything is fetched
         except (JoseError, ValueError, TypeError) as exc:
             raise LogoutTokenError(f"malformed: {type(exc).__name__}") from None
+        self.metadata()
         try:
             return jwt.decode(token, KeySet.import_key_set(self.remote.fetch_jwk_set()), algorithms=SIGNING_ALGS)
         except InvalidKeyIdError:

@@ -16,6 +16,11 @@ from urllib.parse import urlsplit
 log = logging.getLogger(__name__)
 
 DEV_PLACEHOLDER_KEY = "change-me-portal-cookie-key-for-dev-only-0000"
+# Every variable the portal reads (deploy/ and docker-compose.yml are checked against this list).
+VARIABLES = ("CAREKEY_ENV", "PORTAL_PRACTICE_ID", "PORTAL_NAME", "PORTAL_CLIENT_ID", "PORTAL_CLIENT_SECRET",
+             "PORTAL_ISSUER", "PORTAL_ISSUER_INTERNAL_URL", "PORTAL_RECORDS_URL", "PORTAL_REGISTRATION_URL",
+             "PORTAL_PUBLIC_URL", "PORTAL_HOST", "PORT", "PORTAL_SECRET_KEY", "PORTAL_DATABASE_URL",
+             "PORTAL_PRACTICE_NAMES", "PORTAL_ACCENT")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -40,6 +45,7 @@ class PortalSettings:
     env: str = "dev"
     practice_names: dict[str, str] = field(default_factory=dict)
     accent: str = "#0b5e4a"
+    issuer_internal_url: str | None = None   # where the portal's server reaches the issuer, if not at its own URL
     session_hours: int = 12
 
     @property
@@ -80,6 +86,8 @@ class PortalSettings:
             env=stage,
             practice_names=_practice_names(env.get("PORTAL_PRACTICE_NAMES", "")),
             accent=_accent(env.get("PORTAL_ACCENT", "#0b5e4a")),
+            issuer_internal_url=(_checked_url("PORTAL_ISSUER_INTERNAL_URL", env["PORTAL_ISSUER_INTERNAL_URL"].rstrip("/"),
+                                              "dev") if env.get("PORTAL_ISSUER_INTERNAL_URL") else None),
         )
         return settings
 

@@ -23,13 +23,15 @@ RUNTIME_VARIABLES = {"PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_WO
 
 
 def known_variables() -> set[str]:
+    from examples.portal.settings import VARIABLES as PORTAL_VARIABLES
+    from services.identity.demo_portals import PORTALS
     from services.identity.settings import IdentitySchema
     from services.notifications.settings import NotificationsSchema
     names = {field.data_key for schema in (CommonSchema(), IdentitySchema(), NotificationsSchema())
              for field in schema.fields.values()}
     for service, port in SERVICES.items():
         names |= {field.data_key for field in service_schema(service.upper(), port, service).fields.values()}
-    return names | RUNTIME_VARIABLES
+    return names | RUNTIME_VARIABLES | set(PORTAL_VARIABLES) | {p.secret_variable() for p in PORTALS}
 
 
 def test_compose_has_backends_mail_catcher_migrate_job_and_every_service():
@@ -111,3 +113,46 @@ def test_image_is_slim_non_root_and_runs_gunicorn_with_the_shared_config():
     assert "--require-hashes -r /src/requirements.lock" in dockerfile
     assert "deploy/gunicorn.conf.py" in dockerfile
     assert (ROOT / "deploy/gunicorn.conf.py").exists()
+
+
+# -- the demo practices' portals (examples/portal) ----------------------------------------------------
+def demo_portals():
+    from services.identity.demo_portals import PORTALS
+    return PORTALS
+
+
+@pytest.mark.parametrize("portal", demo_portals(), ids=lambda p: p.practice_id)
+def test_each_demo_portal_runs_under_gunicorn_with_the_client_the_demo_seed_registers(portal):
+    spec = COMPOSE["services"][f"portal-{portal.practice_id}"]
+    env = spec["environment"]
+    assert spec["command"][0] == "gunicorn" and spec["command"][-1] == "examples.portal.wsgi:app"
+    assert importlib.util.find_spec("examples.portal.wsgi") is not None
+    assert spec["ports"] == [f"{portal.default_port}:{portal.default_port}"] and env["PORT"] == str(portal.default_port)
+    assert env["PORTAL_PRACTICE_ID"] == portal.practice_id and env["PORTAL_NAME"] == portal.name
+    assert env["PORTAL_CLIENT_ID"] == portal.client_id
+    seed = COMPOSE["services"]["demo-seed"]
+    assert env["PORTAL_CLIENT_SECRET"] == seed["environment"][portal.secret_variable()]
+    assert env["PORTAL_PUBLIC_URL"] == portal.base_url({}), "the seed registers its redirect URIs under this URL"
+    assert env["PORTAL_ISSUER"] == COMPOSE["services"]["identity"]["environment"]["IDENTITY_PUBLIC_URL"]
+    assert env["PORTAL_ISSUER_INTERNAL_URL"] == f"http://identity:{SERVICES['identity']}"
+    assert env["PORTAL_RECORDS_URL"] == f"http://records:{SERVICES['records']}"
+    assert spec["depends_on"] == {"demo-seed": {"condition": "service_completed_successfully"},
+                                  "identity": {"condition": "service_healthy"}}
+    assert "/readyz" in " ".join(spec["healthcheck"]["test"])
+    database = env["PORTAL_DATABASE_URL"].rsplit("/", 1)[1]
+    assert f"CREATE DATABASE {database};" in (ROOT / "deploy/postgres/create-databases.sql").read_text()
+
+
+def test_portal_settings_in_compose_are_accepted_by_the_portal():
+    from examples.portal.settings import PortalSettings
+    for practice in ("riverside", "hillside"):
+        env = COMPOSE["services"][f"portal-{practice}"]["environment"]
+        settings = PortalSettings.from_env({key: str(value) for key, value in env.items()})
+        assert settings.practice_id == practice and settings.practice_name("hillside") == "Hillside Medical Group"
+
+
+def test_demo_seed_runs_once_after_the_migrations_and_the_image_ships_the_portal():
+    seed = COMPOSE["services"]["demo-seed"]
+    assert seed["command"] == ["carekey", "demo", "seed"] and seed["restart"] == "no"
+    assert seed["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
+    assert "COPY examples /src/examples" in (ROOT / "deploy/Dockerfile").read_text()

@@ -96,3 +96,24 @@ def test_a_medication_named_only_by_reference_takes_the_included_medications_nam
                                           ("2025-09", "Sep 2025"), ("2025", "2025"), ("", ""), ("garbage", "garbage")])
 def test_dates_read_as_people_write_them(value, shown):
     assert fhir.human_date(value) == shown
+
+
+def test_the_portal_reads_exactly_the_variables_it_lists():
+    from examples.portal.settings import VARIABLES
+
+    class Recording(dict):
+        def __init__(self, values):
+            super().__init__(values)
+            self.asked = set()
+
+        def get(self, key, default=None):
+            self.asked.add(key)
+            return super().get(key, default)
+
+        def __getitem__(self, key):
+            self.asked.add(key)
+            return super().__getitem__(key)
+
+    environ = Recording({**BASE, "PORTAL_ISSUER_INTERNAL_URL": "http://identity:8001"})
+    PortalSettings.from_env(environ)
+    assert environ.asked == set(VARIABLES)

@@ -161,3 +161,40 @@ def test_a_logout_token_signed_with_another_key_or_typed_otherwise_is_refused(po
     assert post_token(portal, provider.logout_token(key=provider.other_key)).status_code == 400
     assert post_token(portal, provider.logout_token(header={"typ": "JWT"})).status_code == 400
     assert portal.extensions["portal"].store.load(kept) is not None
+
+
+def test_behind_a_container_network_the_server_calls_go_inside_and_the_browser_outside(tmp_path):
+    """PORTAL_ISSUER_INTERNAL_URL: discovery, token, userinfo and keys at the internal address; the
+    browser still goes to the issuer's public authorization endpoint."""
+    import threading
+
+    from flask import Flask, jsonify
+    from werkzeug.serving import make_server
+
+    from examples.portal.app import create_app
+    from examples.portal.settings import PortalSettings
+    public = "http://carekey.example"
+    app = Flask("public-provider")
+
+    @app.get("/.well-known/openid-configuration")
+    def metadata():
+        return jsonify(issuer=public, authorization_endpoint=f"{public}/authorize", token_endpoint=f"{public}/token",
+                       userinfo_endpoint=f"{public}/userinfo", jwks_uri=f"{public}/jwks",
+                       end_session_endpoint=f"{public}/logout")
+
+    server = make_server("127.0.0.1", 0, app)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    internal = f"http://127.0.0.1:{server.server_port}"
+    try:
+        portal = create_app(PortalSettings.from_env({
+            "CAREKEY_ENV": "test", "PORTAL_PRACTICE_ID": "riverside", "PORTAL_CLIENT_ID": CLIENT_ID,
+            "PORTAL_CLIENT_SECRET": "s", "PORTAL_ISSUER": public, "PORTAL_ISSUER_INTERNAL_URL": internal,
+            "PORTAL_SECRET_KEY": "k" * 40, "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'p.sqlite'}"}))
+        response = portal.test_client().get("/login")
+        assert response.headers["Location"].startswith(f"{public}/authorize?")
+        found = portal.extensions["portal"].carekey.metadata()
+        assert (found["token_endpoint"], found["userinfo_endpoint"], found["jwks_uri"]) == (
+            f"{internal}/token", f"{internal}/userinfo", f"{internal}/jwks")
+        assert found["end_session_endpoint"] == f"{public}/logout"
+    finally:
+        server.shutdown()
