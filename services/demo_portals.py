@@ -60,20 +60,24 @@ def processes(env: dict[str, str], settings: dict, var_dir: Path = Path("var")) 
 
 
 def _patients(today: date) -> list[dict[str, str]]:
-    """Who to try: registration's roster when it publishes one for the walk-through
-    (``services.registration.demo.WALKTHROUGH_PATIENTS``), else the records demo patients."""
+    """Who to try, as the practices have them on file: registration's demo roster (name, date of
+    birth, zip, phone, email, office PIN) when it has one, else the records demo patients."""
+    names = {portal.practice_id: portal.name for portal in PORTALS}
     try:
         from services.registration import demo as registration_demo
         listed = getattr(registration_demo, "WALKTHROUGH_PATIENTS", None)
         if listed:
             return [dict(p) for p in listed]
-    except ImportError:
-        pass
+        return [{"name": f"{given} {family}", "practice": names.get(practice, practice),
+                 "born": registration_demo.born(age, month, day, today).isoformat(), "zip": zip_,
+                 "phone": phone, "email": email, "office PIN": pin}
+                for practice, _mrn, given, family, age, (month, day), _sex, zip_, email, phone, pin
+                in registration_demo.PATIENTS]
+    except (ImportError, AttributeError, TypeError, ValueError):
+        pass  # no roster (yet), or one shaped otherwise: the records demo still names everyone
     from services.records.demo import PATIENTS, _born
-    names = {portal.practice_id: portal.name for portal in PORTALS}
-    return [{"name": f"{given} {family}", "birth_date": _born(age, month, day, today).isoformat(),
-             "practice": names.get(practice, practice), "patient_id": patient_id,
-             "zip": "62701", "phone": "555-0100"}
+    return [{"name": f"{given} {family}", "practice": names.get(practice, practice),
+             "born": _born(age, month, day, today).isoformat(), "patient id": patient_id}
             for practice, patient_id, given, family, age, (month, day), _gender, _consent in PATIENTS]
 
 
@@ -81,20 +85,24 @@ def guide(settings: dict, portals: list[PortalProcess], today: date | None = Non
     """The short walk-through `make run` prints: what to open, who to be, where messages land."""
     today = today or date.today()
     outbox = f"{settings['notifications'].public_url}/outbox"
+    first, second = portals[0], portals[1]
     lines = ["", "Practice portals (sign-in with CareKey):"]
     for process in portals:
         lines.append(f"  {process.portal.name:<27} {process.url}")
     lines += ["", "Try it in a browser:",
-              f"  1. Open {portals[0].url} and choose \"I have an invitation\" or \"Create an account\";",
-              "     identify as one of the patients below, with the code sent to their phone or email.",
-              f"  2. Emails and texts never leave this machine: read them at {outbox}",
-              f"  3. Open {portals[1].url}: you are signed in already; connect that practice with a code.",
-              "  4. Sign out of one portal and reload the other: you are signed out there too.",
-              f"  Or sign in right away as {DEMO_ACCOUNT['username']} / {DEMO_ACCOUNT['password']!r} "
-              "(Sofia Patel at Hillside; her son Liam, 13, is not shared with her).",
-              "", "Demo patients (as the practices have them on file):"]
-    for patient in _patients(today):
-        details = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in patient.items()
-                            if key not in ("name", "practice") and value)
-        lines.append(f"  {patient['name']:<16} {patient.get('practice', ''):<26} {details}")
+              f"  1. Open {first.url}: choose \"I have an invitation\" (or \"Create an account\") and identify as",
+              "     one of the patients below; the practice's codes and invitations arrive by email or text at",
+              f"     {outbox} (nothing leaves this machine).",
+              f"  2. Open {second.url} and sign in: no password again; connect that practice with a code",
+              "     and see both practices' records.",
+              "  3. Sign out of one portal, then reload the other: you are signed out there too.",
+              f"  Or sign in at once as {DEMO_ACCOUNT['username']} / \"{DEMO_ACCOUNT['password']}\":",
+              "     Sofia Patel at Hillside; her son Liam, 13, has not agreed to share his records.",
+              "", "Demo patients, as the practices have them on file:"]
+    patients = _patients(today)
+    columns = [key for key in dict.fromkeys(k for p in patients for k in p)]
+    widths = {key: max(len(key), *(len(str(p.get(key, ""))) for p in patients)) for key in columns}
+    lines.append("  " + "  ".join(key.replace("_", " ").ljust(widths[key]) for key in columns).rstrip())
+    for patient in patients:
+        lines.append("  " + "  ".join(str(patient.get(key, "")).ljust(widths[key]) for key in columns).rstrip())
     return "\n".join(lines)

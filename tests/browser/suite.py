@@ -336,6 +336,7 @@ def launch(backends: Backends, worker: str, tmp: Path, artifacts: Path, stack: c
         "CAREKEY_ENV": "test", "AMQP_URL": amqp_url, "LOG_JSON": "false", "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT),
         "RECORDS_IDENTITY_ISSUER": urls["identity"], "IDENTITY_RECORDS_AUDIENCE": urls["records"],
+        "REGISTRATION_IDENTITY_ISSUER": urls["identity"], "IDENTITY_REGISTRATION_AUDIENCE": urls["registration"],
         # registration signs people in at identity and calls its internal API; identity names it as the
         # audience of registration:* tokens and seeds its client with this callback
         "REGISTRATION_IDENTITY_ISSUER": urls["identity"], "REGISTRATION_PUBLIC_URL": urls["registration"],
@@ -367,6 +368,10 @@ def launch(backends: Backends, worker: str, tmp: Path, artifacts: Path, stack: c
     made = suite.cli_json("identity", "identity", "clients", "create", "--name", "Browser tests",
                           "--scope", TESTS_CLIENT_SCOPE, "--grant-type", "client_credentials")
     suite.tests_client = (made["client_id"], made["client_secret"])
+    # registration calls identity's internal API with a client of its own
+    made = suite.cli_json("identity", "identity", "clients", "create", "--name", "Registration (browser tests)",
+                          "--scope", TESTS_CLIENT_SCOPE, "--grant-type", "client_credentials")
+    everything.update(REGISTRATION_CLIENT_ID=made["client_id"], REGISTRATION_CLIENT_SECRET=made["client_secret"])
 
     for service in SERVICES:
         suite.start(service, _python("services.cli", "serve", service), everything,
