@@ -27,6 +27,7 @@ def create_base_app(service: str, import_name: str, *, checks: dict[str, Check],
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies,
                                 x_host=trusted_proxies)
     _install_request_id(app)
+    _refuse_nul_characters(app)
     install_metrics(app, service)
     install_error_handlers(app)
     app.register_blueprint(health_blueprint(checks))
@@ -37,6 +38,24 @@ def create_base_app(service: str, import_name: str, *, checks: dict[str, Check],
 def safe_request_id(incoming: str) -> str | None:
     """The caller's request id when it is safe to log and echo, else None."""
     return incoming if _SAFE_REQUEST_ID.match(incoming) else None
+
+
+def _refuse_nul_characters(app: Flask) -> None:
+    """NUL is never meaningful in our text and PostgreSQL refuses it in strings: answer 400 up front
+    rather than fail deep inside a query."""
+    from shared.errors import InvalidRequest
+
+    @app.before_request
+    def _check() -> None:
+        values = [request.path, *request.args.values()]
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            values += list(request.form.values())
+        elif request.content_length:
+            body = request.get_data(cache=True)
+            if b"\x00" in body or b"\\u0000" in body.lower():
+                raise InvalidRequest("Text may not contain NUL characters.")
+        if any("\x00" in value for value in values):
+            raise InvalidRequest("Text may not contain NUL characters.")
 
 
 def _install_request_id(app: Flask) -> None:

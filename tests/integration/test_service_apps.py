@@ -129,3 +129,15 @@ def test_request_id_is_carried_on_outgoing_http_calls(suite):
         server.shutdown()
     assert response.status_code == 200
     assert seen == ["req-carried-0001"] and response.headers[REQUEST_ID_HEADER] == "req-carried-0001"
+
+
+def test_nul_characters_are_refused_before_they_reach_postgresql(suite):
+    """PostgreSQL refuses NUL in text; every service answers 400 up front instead of failing in a query."""
+    from services import registry
+    for service in ("identity", "registration", "records"):
+        app = registry.create_app(service, suite.settings[service])
+        client = app.test_client()
+        assert client.get("/healthz?x=a%00b").status_code == 400
+        assert client.post("/anything", data={"name": "a\x00b"}).status_code == 400
+        response = client.post("/anything", data=b'{"name": "a\\u0000b"}', content_type="application/json")
+        assert response.status_code == 400 and "NUL" in response.get_json()["detail"]
