@@ -2,23 +2,25 @@
 that the notifications service shows at /outbox, so a newcomer can read invitations and codes."""
 from __future__ import annotations
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.notifications.channels.base import Outgoing, TimedChannel
 from services.notifications.db.models import LocalOutboxMessage
 from services.notifications.domain.clock import now
+from shared.database import single_statements
 
 
 class ConsoleOutbox(TimedChannel):
     def __init__(self, name: str, sessions: sessionmaker[Session]) -> None:
         self.name = name
         self.sessions = sessions
+        self._statements = single_statements(sessions)
 
     def _send(self, message: Outgoing) -> str | None:
-        with self.sessions() as session, session.begin():
-            row = LocalOutboxMessage(notification_id=message.notification_id, channel=message.channel,
-                                     to=message.to, subject=message.subject, text=message.text,
-                                     html=message.html, created_at=now())
-            session.add(row)
-            session.flush()
-            return f"local-{row.id}"
+        with self._statements() as session:  # one INSERT … RETURNING, its own transaction
+            row_id = session.execute(insert(LocalOutboxMessage).values(
+                notification_id=message.notification_id, channel=message.channel, to=message.to,
+                subject=message.subject, text=message.text, html=message.html, created_at=now())
+                .returning(LocalOutboxMessage.id)).scalar_one()
+            return f"local-{row_id}"

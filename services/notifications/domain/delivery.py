@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.notifications.channels.base import Channel, PermanentDeliveryError, TransientDeliveryError
 from services.notifications.db.models import Notification
 from services.notifications.domain.clock import aware, now
 from services.notifications.domain.rendering import RenderError, render
+from shared.database import single_statements
 
 FINAL = ("sent", "delivered", "failed")
 
@@ -58,25 +61,16 @@ class Deliverer:
     def __init__(self, sessions: sessionmaker[Session], channels: dict[str, Channel], limits: Limits,
                  clock: Callable[[], datetime] = now) -> None:
         self.sessions, self.channels, self.limits, self.clock = sessions, channels, limits, clock
+        self._statements = single_statements(sessions)
 
     def deliver(self, notification_id: str, request: dict[str, Any]) -> str:
         """Returns the final status; raises NotDelivered when it must be retried or dead-lettered."""
         channel, to = request["channel"], address(request)
-        with self.sessions() as session, session.begin():
-            row = session.get(Notification, notification_id, with_for_update=True)
-            if row is None:
-                row = Notification(id=notification_id, channel=channel, template=request["template"],
-                                   recipient_digest=recipient_digest(channel, to), recipient_hint=hint(channel, to),
-                                   status="queued", attempts=0, created_at=self.clock(), updated_at=self.clock())
-                session.add(row)
-                session.flush()
-            if row.status in FINAL:
-                return row.status
-            refusal = self._refusal(session, row, request)
-            if refusal:
-                self._fail(row, refusal)
-                return "failed"
-            row.status, row.attempts, row.updated_at = "sending", row.attempts + 1, self.clock()
+        status = self._claim_new(notification_id, request, channel, to)
+        if status is None:  # seen before (a redelivery or a retry): the general path
+            status = self._claim_existing(notification_id, request, channel, to)
+        if status != "sending":
+            return status
         try:
             message = render(notification_id, request["template"], channel, to, request.get("variables") or {},
                              request.get("locale", "en"))
@@ -90,10 +84,48 @@ class Deliverer:
         except TransientDeliveryError as exc:
             self._record(notification_id, retry=str(exc))
             raise NotDelivered(str(exc), permanent=False) from None
-        self._record(notification_id, sent=reference)
+        self._record_sent(notification_id, reference)
         return "sent"
 
-    def _refusal(self, session: Session, row: Notification, request: dict[str, Any]) -> str | None:
+    def _claim_new(self, notification_id: str, request: dict[str, Any], channel: str, to: str) -> str | None:
+        """The common case, a request never seen: its state row is inserted already ``sending`` (or
+        ``failed`` when refused) in one short transaction: the rate count, then an INSERT that does
+        nothing when the id exists (it waits for a concurrent insert of the same id to commit).
+        None when the id exists: the caller takes the general path."""
+        digest = recipient_digest(channel, to)
+        with self.sessions() as session, session.begin():
+            refusal = self._refusal(session, notification_id, digest, request)
+            moment = self.clock()
+            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            status = "failed" if refusal else "sending"
+            inserted = session.execute(insert(Notification).values(
+                id=notification_id, channel=channel, template=request["template"], recipient_digest=digest,
+                recipient_hint=hint(channel, to), status=status, attempts=0 if refusal else 1,
+                last_error=refusal[:200] if refusal else None, created_at=moment, updated_at=moment)
+                .on_conflict_do_nothing(index_elements=["id"]).returning(Notification.id)).first()
+        return status if inserted is not None else None
+
+    def _claim_existing(self, notification_id: str, request: dict[str, Any], channel: str, to: str) -> str:
+        """A request whose state row exists: final states are answered without sending; otherwise
+        it is checked again and marked ``sending`` (under the row's lock)."""
+        with self.sessions() as session, session.begin():
+            row = session.get(Notification, notification_id, with_for_update=True)
+            if row is None:  # gone since the insert was refused (never happens: rows are kept)
+                row = Notification(id=notification_id, channel=channel, template=request["template"],
+                                   recipient_digest=recipient_digest(channel, to), recipient_hint=hint(channel, to),
+                                   status="queued", attempts=0, created_at=self.clock(), updated_at=self.clock())
+                session.add(row)
+                session.flush()
+            if row.status in FINAL:
+                return row.status
+            refusal = self._refusal(session, row.id, row.recipient_digest, request)
+            if refusal:
+                self._fail(row, refusal)
+                return "failed"
+            row.status, row.attempts, row.updated_at = "sending", row.attempts + 1, self.clock()
+            return "sending"
+
+    def _refusal(self, session: Session, notification_id: str, digest: str, request: dict[str, Any]) -> str | None:
         expires = request.get("expires_at")
         if expires is not None and aware(expires) <= self.clock():
             return "expired before it could be sent"
@@ -101,12 +133,20 @@ class Deliverer:
         hour_ago, day_ago = moment - timedelta(hours=1), moment - timedelta(days=1)
         last_hour, last_day = session.execute(
             select(func.count().filter(Notification.created_at >= hour_ago), func.count())
-            .where(Notification.recipient_digest == row.recipient_digest, Notification.id != row.id,
+            .where(Notification.recipient_digest == digest, Notification.id != notification_id,
                    Notification.status.in_(("sending", "sent", "delivered")),
                    Notification.created_at >= day_ago)).one()
         if last_hour >= self.limits.per_hour or last_day >= self.limits.per_day:
             return "rate limited: too many messages to this recipient"
         return None
+
+    def _record_sent(self, notification_id: str, reference: str | None) -> None:
+        """One UPDATE on an autocommit connection (it takes the row's lock itself)."""
+        moment = self.clock()
+        with self._statements() as session:
+            session.execute(update(Notification).where(Notification.id == notification_id).values(
+                status="sent", provider_ref=(reference or "")[:64] or None, sent_at=moment, updated_at=moment,
+                last_error=None))
 
     def _fail(self, row: Notification, reason: str) -> None:
         row.status, row.last_error, row.updated_at = "failed", reason[:200], self.clock()
