@@ -11,6 +11,9 @@ from services.notifications.domain.clock import now
 from shared.database import single_statements
 
 
+_APPEND = insert(LocalOutboxMessage.__table__).returning(LocalOutboxMessage.__table__.c.id)
+
+
 class ConsoleOutbox(TimedChannel):
     def __init__(self, name: str, sessions: sessionmaker[Session]) -> None:
         self.name = name
@@ -18,9 +21,8 @@ class ConsoleOutbox(TimedChannel):
         self._statements = single_statements(sessions)
 
     def _send(self, message: Outgoing) -> str | None:
-        with self._statements() as session:  # one INSERT … RETURNING, its own transaction
-            row_id = session.execute(insert(LocalOutboxMessage).values(
+        with self._statements.kw["bind"].connect() as conn:  # one INSERT … RETURNING, its own transaction
+            row_id = conn.execute(_APPEND, dict(
                 notification_id=message.notification_id, channel=message.channel, to=message.to,
-                subject=message.subject, text=message.text, html=message.html, created_at=now())
-                .returning(LocalOutboxMessage.id)).scalar_one()
+                subject=message.subject, text=message.text, html=message.html, created_at=now())).scalar_one()
             return f"local-{row_id}"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +26,15 @@ from services.notifications.domain.rendering import RenderError, render
 from shared.database import single_statements
 
 FINAL = ("sent", "delivered", "failed")
+
+# the hot path's statements, built once with bound parameters, so SQLAlchemy compiles each once
+_TABLE = Notification.__table__
+_RECENT = (select(func.count().filter(_TABLE.c.created_at >= bindparam("hour_ago")), func.count())
+           .where(_TABLE.c.recipient_digest == bindparam("digest"), _TABLE.c.id != bindparam("notification_id"),
+                  _TABLE.c.status.in_(("sending", "sent", "delivered")), _TABLE.c.created_at >= bindparam("day_ago")))
+_INSERT_NEW = {"postgresql": pg_insert(_TABLE).on_conflict_do_nothing(index_elements=["id"]).returning(_TABLE.c.id),
+               "sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing(index_elements=["id"]).returning(_TABLE.c.id)}
+_MARK = update(_TABLE).where(_TABLE.c.id == bindparam("notification_id"))
 
 
 @dataclass(frozen=True)
@@ -96,13 +105,11 @@ class Deliverer:
         with self.sessions() as session, session.begin():
             refusal = self._refusal(session, notification_id, digest, request)
             moment = self.clock()
-            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
             status = "failed" if refusal else "sending"
-            inserted = session.execute(insert(Notification).values(
+            inserted = session.connection().execute(_INSERT_NEW[session.get_bind().dialect.name], dict(
                 id=notification_id, channel=channel, template=request["template"], recipient_digest=digest,
                 recipient_hint=hint(channel, to), status=status, attempts=0 if refusal else 1,
-                last_error=refusal[:200] if refusal else None, created_at=moment, updated_at=moment)
-                .on_conflict_do_nothing(index_elements=["id"]).returning(Notification.id)).first()
+                last_error=refusal[:200] if refusal else None, created_at=moment, updated_at=moment)).first()
         return status if inserted is not None else None
 
     def _claim_existing(self, notification_id: str, request: dict[str, Any], channel: str, to: str) -> str:
@@ -131,11 +138,8 @@ class Deliverer:
             return "expired before it could be sent"
         moment = self.clock()
         hour_ago, day_ago = moment - timedelta(hours=1), moment - timedelta(days=1)
-        last_hour, last_day = session.execute(
-            select(func.count().filter(Notification.created_at >= hour_ago), func.count())
-            .where(Notification.recipient_digest == digest, Notification.id != notification_id,
-                   Notification.status.in_(("sending", "sent", "delivered")),
-                   Notification.created_at >= day_ago)).one()
+        last_hour, last_day = session.connection().execute(_RECENT, {
+            "hour_ago": hour_ago, "day_ago": day_ago, "digest": digest, "notification_id": notification_id}).one()
         if last_hour >= self.limits.per_hour or last_day >= self.limits.per_day:
             return "rate limited: too many messages to this recipient"
         return None
@@ -143,10 +147,10 @@ class Deliverer:
     def _record_sent(self, notification_id: str, reference: str | None) -> None:
         """One UPDATE on an autocommit connection (it takes the row's lock itself)."""
         moment = self.clock()
-        with self._statements() as session:
-            session.execute(update(Notification).where(Notification.id == notification_id).values(
-                status="sent", provider_ref=(reference or "")[:64] or None, sent_at=moment, updated_at=moment,
-                last_error=None))
+        with self._statements.kw["bind"].connect() as conn:
+            conn.execute(_MARK, {"notification_id": notification_id, "status": "sent",
+                                 "provider_ref": (reference or "")[:64] or None, "sent_at": moment,
+                                 "updated_at": moment, "last_error": None})
 
     def _fail(self, row: Notification, reason: str) -> None:
         row.status, row.last_error, row.updated_at = "failed", reason[:200], self.clock()
