@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from bench import limits as limit_probes
 from bench.loadgen import run_wrk
-from bench.suite import Processes, Started, machine_cpu, postgres_cpu_seconds, wait_http
+from bench.suite import Processes, Started, machine_cpu, postgres_backends, process_cpu, wait_http
 
 
 @dataclass
@@ -66,8 +66,9 @@ class Server:
 
 class Context:
     def __init__(self, options: Options, processes: Processes, env: dict[str, dict], seed, amqp_url: str,
-                 work_dir: Path) -> None:
+                 work_dir: Path, admin_url: str = "", databases: list[str] | None = None) -> None:
         self.options, self.processes, self.env, self.seed = options, processes, env, seed
+        self.admin_url, self.databases = admin_url, databases or []
         self.amqp_url, self.work_dir = amqp_url, work_dir
         self.servers: dict[str, Server] = {}
         self.limits: dict[str, tuple[str, float]] = {}
@@ -101,14 +102,20 @@ class Context:
 
     # -- CPU -------------------------------------------------------------------------------------
     def cpu_snapshot(self, processes: list) -> dict:
-        return {"app": sum(p.cpu() for p in processes), "postgres": postgres_cpu_seconds(),
+        try:
+            backends = process_cpu(postgres_backends(self.admin_url, self.databases))
+        except Exception:  # noqa: BLE001 - the figure is optional
+            backends = {}
+        return {"app": sum(p.cpu() for p in processes), "postgres": backends,
                 "machine": machine_cpu()[0], "at": time.perf_counter()}
 
     @staticmethod
     def cpu_per_request(row: Row, before: dict, after: dict) -> None:
         done = max(row.requests, 1)
         row.cpu_ms = (after["app"] - before["app"]) * 1000 / done
-        row.postgres_cpu_ms = (after["postgres"] - before["postgres"]) * 1000 / done
+        # backends that served our databases; one that connected during the run started at 0
+        postgres = sum(cpu - before["postgres"].get(pid, 0.0) for pid, cpu in after["postgres"].items())
+        row.postgres_cpu_ms = postgres * 1000 / done
         row.machine_cpu_ms = (after["machine"] - before["machine"]) * 1000 / done
 
     # -- load ------------------------------------------------------------------------------------

@@ -137,6 +137,7 @@ def notifications(ctx: Context) -> Row:
                 "variables": {"code": f"{n % 1000000:06d}", "minutes": 10}, "locale": "en", "expires_at": None})
             envelope["id"] = message_id
             bodies.append(json.dumps(envelope))
+        profilers = [ctx._profile("notifications", w, 10) for w in workers] if options.profile else []
         before = ctx.cpu_snapshot(workers)
         published_at = {}
         started = time.perf_counter()
@@ -157,6 +158,8 @@ def notifications(ctx: Context) -> Row:
             time.sleep(0.02)
         elapsed = time.perf_counter() - started
         after = ctx.cpu_snapshot(workers)
+        for profiler in profilers:
+            profiler.popen.wait(timeout=60)
         with engine.connect() as conn:
             per_id = dict(conn.execute(select(LocalOutboxMessage.notification_id, func.count())
                                        .group_by(LocalOutboxMessage.notification_id)).all())

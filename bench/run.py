@@ -175,7 +175,7 @@ def main(argv=None) -> int:
         if "records" in services:
             from bench.seed import seed_records
             seed_records(env["records"])
-        ctx = Context(options, processes, env, seed, amqp, work_dir)
+        ctx = Context(options, processes, env, seed, amqp, work_dir, admin, list(DATABASES.values()))
         for flow in selected:
             print(f"bench: {flow.name} …", flush=True)
             try:

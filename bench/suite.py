@@ -111,22 +111,28 @@ def machine_cpu() -> tuple[float, float]:
     return (total - idle) / CLK_TCK, total / CLK_TCK
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU seconds of every PostgreSQL process (the server's share of the work)."""
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/comm") as handle:
-                if handle.read().strip() not in ("postgres", "postmaster"):
-                    continue
-        except OSError:
-            continue
-        fields = _stat(int(entry))
+def postgres_backends(admin_url: str, databases: list[str]) -> list[int]:
+    """The PostgreSQL backends serving our bench databases (not our neighbours' tests)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from shared.database import normalise_url
+    engine = create_engine(normalise_url(admin_url), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return [row[0] for row in conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = ANY(:names)"), {"names": databases})]
+    finally:
+        engine.dispose()
+
+
+def process_cpu(pids: list[int]) -> dict[int, float]:
+    found = {}
+    for pid in pids:
+        fields = _stat(pid)
         if fields:
-            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total
+            found[pid] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return found
 
 
 # -- processes ----------------------------------------------------------------------------------
