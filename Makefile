@@ -45,10 +45,11 @@ lock: install ## Re-resolve the dependency ranges in pyproject.toml into the loc
 BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 BENCH_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672//
 
-bench: install ## Benchmarks on PostgreSQL and RabbitMQ (see bench/README.md); results in bench/results/
-	DATABASE_URL=$(BENCH_DATABASE_URL) AMQP_URL=$(BENCH_AMQP_URL) $(BIN)/python bench/password_signin.py --seconds 20
-	DATABASE_URL=$(BENCH_DATABASE_URL) AMQP_URL=$(BENCH_AMQP_URL) $(BIN)/python bench/records_read.py --seconds 15
-	DATABASE_URL=$(BENCH_DATABASE_URL) AMQP_URL=$(BENCH_AMQP_URL) $(BIN)/python bench/notifications_throughput.py --messages 3000
+BENCH_ARGS ?=
+
+bench: install ## Every flow under gunicorn on PostgreSQL/RabbitMQ, driven by wrk; one table (bench/README.md)
+	@command -v wrk >/dev/null || { test "$$(id -u)" = 0 && (apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }); } || { echo "make bench needs wrk: sudo apt-get install -y wrk" >&2; exit 1; }
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_AMQP_URL=$(BENCH_AMQP_URL) $(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean: ## Remove the embedded databases and queue (var/)
 	rm -rf var
