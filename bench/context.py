@@ -35,7 +35,7 @@ class Options:
 @dataclass
 class Row:
     flow: str
-    per_second: float
+    per_second: float | None  # None: not measured (yet)
     unit: str = "req/s"
     p50_ms: float | None = None
     p99_ms: float | None = None

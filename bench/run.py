@@ -117,7 +117,8 @@ def table(rows: list[Row]) -> str:
         target = r.target_text or (f"≥ {r.target:,.0f}" if r.target else "")
         met = "" if r.met is None else ("yes" if r.met else "NO")
         limit = f"{r.limit_value:,.0f} {r.limit_name}" if r.limit_value else (r.limit_name or "")
-        lines.append([r.flow, f"{fmt(r.per_second)} {r.unit.split('/')[0]}" if r.unit != "req/s" else fmt(r.per_second),
+        rate = "not yet" if r.per_second is None else fmt(r.per_second)
+        lines.append([r.flow, f"{rate} {r.unit.split('/')[0]}" if r.unit != "req/s" and r.per_second is not None else rate,
                       target, met, fmt(r.p50_ms, 1), fmt(r.p99_ms, 1), fmt(r.cpu_ms, 2), fmt(r.postgres_cpu_ms, 2),
                       fmt(r.machine_cpu_ms, 2), limit])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
@@ -133,7 +134,8 @@ def markdown(rows: list[Row]) -> str:
         target = r.target_text or (f"≥ {r.target:,.0f}" if r.target else "")
         met = "" if r.met is None else ("yes" if r.met else "**no**")
         limit = f"{r.limit_value:,.0f} {r.limit_name}" if r.limit_value else (r.limit_name or "")
-        out.append(f"| {r.flow} | {fmt(r.per_second)} {'' if r.unit == 'req/s' else r.unit} | {target} | {met} | "
+        rate = "not yet" if r.per_second is None else f"{fmt(r.per_second)} {'' if r.unit == 'req/s' else r.unit}"
+        out.append(f"| {r.flow} | {rate} | {target} | {met} | "
                    f"{fmt(r.p50_ms, 1)} / {fmt(r.p99_ms, 1)} | {fmt(r.cpu_ms, 2)} / {fmt(r.postgres_cpu_ms, 2)} | "
                    f"{limit} |")
     return "\n".join(out)
