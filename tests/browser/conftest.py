@@ -9,8 +9,8 @@
         ...
         code = code_in(body_of(browser_suite.mailbox.latest_email(unique.email, subject="code")))
 
-Screenshots (and axe reports of failures) land in test-artifacts/e2e/<test>/; process logs in
-test-artifacts/e2e/suite-logs/.
+Screenshots (and axe reports of failures) land in test-artifacts/e2e/<test>/ (e2e-<prefix>/ with
+CAREKEY_TEST_DB_PREFIX); process logs in its suite-logs/.
 """
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ from tests.browser.journey import DESKTOP, Journey
 from tests.browser.suite import ROOT, launch
 
 CHROMIUM = os.environ.get("CAREKEY_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(os.environ.get("CAREKEY_E2E_ARTIFACTS", ROOT / "test-artifacts" / "e2e"))
+# runs with their own database prefix (CAREKEY_TEST_DB_PREFIX) keep their own screenshots and logs too
+_RUN = os.environ.get("CAREKEY_TEST_DB_PREFIX", "").strip("_")
+ARTIFACTS = Path(os.environ.get("CAREKEY_E2E_ARTIFACTS", ROOT / "test-artifacts" / (f"e2e-{_RUN}" if _RUN else "e2e")))
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 
 

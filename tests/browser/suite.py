@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -28,7 +27,6 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from email.message import Message
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -41,6 +39,7 @@ from services.identity.demo_portals import PORTALS
 from shared.database import normalise_url
 from shared.migrations import upgrade
 from shared.testing.backends import Backends
+from tests.browser.messages import Mailbox, body_of, code_in, link_in  # noqa: F401 (helpers for journeys)
 from tests.fakes import twilio as twilio_fake
 from tests.fakes.smtp import FakeSmtp
 from tests.fakes.twilio import FakeTwilio
@@ -113,68 +112,6 @@ class PrivateVhost:
     def delete(self) -> None:
         with contextlib.suppress(Exception):
             self._ctl("delete_vhost", self.name)
-
-
-@dataclass
-class Mailbox:
-    """What the notifications worker delivered to the fake SMTP server and the fake Twilio."""
-
-    smtp: FakeSmtp
-    twilio: FakeTwilio
-
-    def emails_to(self, address: str) -> list[Message]:
-        return self.smtp.to(address)
-
-    def latest_email(self, address: str, *, subject: str = "", after: int = 0, timeout: float = 30.0) -> Message:
-        """The newest email to *address* (whose subject contains *subject*) beyond the first *after*."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = [m for m in self.smtp.to(address)[after:] if subject.lower() in str(m["Subject"] or "").lower()]
-            if found:
-                return found[-1]
-            if time.monotonic() > deadline:
-                seen = [str(m["Subject"]) for m in self.smtp.to(address)]
-                raise AssertionError(f"no email to {address} with subject containing {subject!r} within "
-                                     f"{timeout:.0f}s; got: {seen}")
-            time.sleep(0.1)
-
-    def latest_text(self, phone: str, *, after: int = 0, timeout: float = 30.0) -> str:
-        """The newest text message body sent to *phone* (E.164, e.g. +15555550123)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            sent = self.twilio.sent("message", phone)[after:]
-            if sent:
-                return sent[-1].form.get("Body", "")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no text to {phone} within {timeout:.0f}s")
-            time.sleep(0.1)
-
-    def texts_to(self, phone: str) -> list[str]:
-        return [r.form.get("Body", "") for r in self.twilio.sent("message", phone)]
-
-
-def body_of(message: Message) -> str:
-    """The plain-text part of an email (or its only part)."""
-    for part in message.walk() if message.is_multipart() else [message]:
-        if part.get_content_type() == "text/plain":
-            payload = part.get_payload(decode=True) or b""
-            return payload.decode(part.get_content_charset() or "utf-8", errors="replace")
-    return ""
-
-
-def code_in(text_: str, digits: int = 6) -> str:
-    """The first *digits*-digit code in a message (verification and reset codes)."""
-    found = re.search(rf"(?<!\d)(\d{{{digits}}})(?!\d)", text_)
-    assert found, f"no {digits}-digit code in: {text_[:500]}"
-    return found.group(1)
-
-
-def link_in(text_: str, contains: str = "http") -> str:
-    """The first URL in a message that contains *contains* (invitation links)."""
-    for url in re.findall(r"https?://[^\s<>\"')]+", text_):
-        if contains in url:
-            return url
-    raise AssertionError(f"no link containing {contains!r} in: {text_[:500]}")
 
 
 @dataclass
@@ -336,7 +273,6 @@ def launch(backends: Backends, worker: str, tmp: Path, artifacts: Path, stack: c
         "CAREKEY_ENV": "test", "AMQP_URL": amqp_url, "LOG_JSON": "false", "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT),
         "RECORDS_IDENTITY_ISSUER": urls["identity"], "IDENTITY_RECORDS_AUDIENCE": urls["records"],
-        "REGISTRATION_IDENTITY_ISSUER": urls["identity"], "IDENTITY_REGISTRATION_AUDIENCE": urls["registration"],
         # registration signs people in at identity and calls its internal API; identity names it as the
         # audience of registration:* tokens and seeds its client with this callback
         "REGISTRATION_IDENTITY_ISSUER": urls["identity"], "REGISTRATION_PUBLIC_URL": urls["registration"],
@@ -363,15 +299,13 @@ def launch(backends: Backends, worker: str, tmp: Path, artifacts: Path, stack: c
                          artifacts=artifacts, workdir=tmp)
     stack.callback(suite.stop)
     service_env["all"] = everything
+    for service in SERVICES:  # every command sees every database and the clients made below
+        service_env[service] = everything
     suite.cli("all", "broker", "setup")
     suite.cli("all", "demo", "seed")   # the records' demo charts, the portals' clients (for these ports)
     made = suite.cli_json("identity", "identity", "clients", "create", "--name", "Browser tests",
                           "--scope", TESTS_CLIENT_SCOPE, "--grant-type", "client_credentials")
     suite.tests_client = (made["client_id"], made["client_secret"])
-    # registration calls identity's internal API with a client of its own
-    made = suite.cli_json("identity", "identity", "clients", "create", "--name", "Registration (browser tests)",
-                          "--scope", TESTS_CLIENT_SCOPE, "--grant-type", "client_credentials")
-    everything.update(REGISTRATION_CLIENT_ID=made["client_id"], REGISTRATION_CLIENT_SECRET=made["client_secret"])
 
     for service in SERVICES:
         suite.start(service, _python("services.cli", "serve", service), everything,
