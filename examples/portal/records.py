@@ -152,7 +152,7 @@ class RecordsClient:
         board = Dashboard(context=context, viewing=viewing, person=None, people_here=[], links_here=len(here))
         try:
             people = self._people(access_token, links)
-        except Unavailable:
+        except (Unavailable, NotAllowed):
             board.failed = True
             return board
         board.people_here = [p for p in people if p.practice == practice_id]
