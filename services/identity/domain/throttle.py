@@ -14,9 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import case, delete, literal, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import DateTime, Integer, String, bindparam, delete, text, update
 from sqlalchemy.orm import Session
 
 from services.identity.db.models import LoginThrottle
@@ -50,22 +48,35 @@ def keys(username_key: str, ip: str | None) -> tuple[str, str, str]:
     return (f"p:{_digest(username_key, ip or '-')}", f"a:{_digest(username_key)}", f"i:{_digest(ip or '-')}")
 
 
+# One statement for PostgreSQL and SQLite (both have ON CONFLICT … RETURNING), as text with typed
+# parameters: SQLAlchemy compiles it once, whereas a dialect's insert().on_conflict_do_update() is
+# compiled again on every execution (it is not cacheable), and sign-in charges three keys.
+_CHARGE = text(f"""
+    INSERT INTO {LoginThrottle.__tablename__} (key, failures, window_started_at, locked_until, updated_at)
+    VALUES (:key, 1, :moment, NULL, :moment)
+    ON CONFLICT (key) DO UPDATE SET
+        failures = CASE WHEN {{restart}} THEN 1 ELSE {LoginThrottle.__tablename__}.failures + 1 END,
+        window_started_at = CASE WHEN {{restart}} THEN :moment ELSE {LoginThrottle.__tablename__}.window_started_at END,
+        locked_until = CASE WHEN {{expired}} THEN NULL ELSE {LoginThrottle.__tablename__}.locked_until END,
+        updated_at = :moment
+    RETURNING failures, locked_until""".format(
+    expired=f"({LoginThrottle.__tablename__}.locked_until IS NOT NULL AND "
+            f"{LoginThrottle.__tablename__}.locked_until <= :moment)",
+    restart=f"(({LoginThrottle.__tablename__}.locked_until IS NOT NULL AND "
+            f"{LoginThrottle.__tablename__}.locked_until <= :moment) OR "
+            f"({LoginThrottle.__tablename__}.window_started_at <= :stale_before))")).bindparams(
+    bindparam("key", type_=String()), bindparam("moment", type_=DateTime(timezone=True)),
+    bindparam("stale_before", type_=DateTime(timezone=True))).columns(
+    failures=Integer(), locked_until=DateTime(timezone=True))
+
+
 def _charge(session: Session, key: str, *, window: timedelta | None = None) -> LoginThrottle:
+    """Upsert one more failure under *key*, returning the new count: a lock that expired, or a
+    window that is over (``window``), starts the count again at 1."""
     moment = now()
-    table = LoginThrottle.__table__
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    expired_lock = (table.c.locked_until.is_not(None)) & (table.c.locked_until <= moment)
-    stale_window = table.c.window_started_at <= moment - window if window else literal(False)
-    restart = expired_lock | stale_window
-    statement = insert(table).values(key=key, failures=1, window_started_at=moment, locked_until=None,
-                                     updated_at=moment)
-    statement = statement.on_conflict_do_update(index_elements=[table.c.key], set_={
-        "failures": case((restart, 1), else_=table.c.failures + 1),
-        "window_started_at": case((restart, moment), else_=table.c.window_started_at),
-        "locked_until": case((expired_lock, None), else_=table.c.locked_until),
-        "updated_at": moment,
-    }).returning(table.c.failures, table.c.locked_until)
-    row = session.execute(statement).one()
+    # without a window, ``window_started_at <= NULL`` is never true: only an expired lock restarts
+    row = session.execute(_CHARGE, {"key": key, "moment": moment,
+                                    "stale_before": moment - window if window else None}).one()
     return LoginThrottle(key=key, failures=row.failures, locked_until=row.locked_until)
 
 

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import DateTime, String, bindparam, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.notifications.channels.base import Channel, PermanentDeliveryError, TransientDeliveryError
@@ -32,8 +30,16 @@ _TABLE = Notification.__table__
 _RECENT = (select(func.count().filter(_TABLE.c.created_at >= bindparam("hour_ago")), func.count())
            .where(_TABLE.c.recipient_digest == bindparam("digest"), _TABLE.c.id != bindparam("notification_id"),
                   _TABLE.c.status.in_(("sending", "sent", "delivered")), _TABLE.c.created_at >= bindparam("day_ago")))
-_INSERT_NEW = {"postgresql": pg_insert(_TABLE).on_conflict_do_nothing(index_elements=["id"]).returning(_TABLE.c.id),
-               "sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing(index_elements=["id"]).returning(_TABLE.c.id)}
+# text, for PostgreSQL and SQLite alike: a dialect's insert().on_conflict_do_nothing() is not cacheable
+# and would be compiled again for every message
+_INSERT_NEW = text(f"""
+    INSERT INTO {_TABLE.name} (id, channel, template, recipient_digest, recipient_hint, status, attempts,
+                               last_error, created_at, updated_at)
+    VALUES (:id, :channel, :template, :recipient_digest, :recipient_hint, :status, :attempts, :last_error,
+            :created_at, :updated_at)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id""").bindparams(bindparam("created_at", type_=DateTime(timezone=True)),
+                                bindparam("updated_at", type_=DateTime(timezone=True))).columns(id=String())
 _MARK = update(_TABLE).where(_TABLE.c.id == bindparam("notification_id"))
 
 
@@ -106,7 +112,7 @@ class Deliverer:
             refusal = self._refusal(session, notification_id, digest, request)
             moment = self.clock()
             status = "failed" if refusal else "sending"
-            inserted = session.connection().execute(_INSERT_NEW[session.get_bind().dialect.name], dict(
+            inserted = session.connection().execute(_INSERT_NEW, dict(
                 id=notification_id, channel=channel, template=request["template"], recipient_digest=digest,
                 recipient_hint=hint(channel, to), status=status, attempts=0 if refusal else 1,
                 last_error=refusal[:200] if refusal else None, created_at=moment, updated_at=moment)).first()
