@@ -27,7 +27,9 @@ if str(ROOT) not in sys.path:
 STATE = Path(os.environ.get("BENCH_INSTR_STATE", "/tmp/carekey-bench-instructions.json"))
 DATABASES = {"identity": "carekey_instr_identity", "records": "carekey_instr_records"}
 ISSUER, RECORDS = "http://127.0.0.1:9001", "http://127.0.0.1:9004"
-FLOWS = ("client_credentials", "refresh_token", "discovery", "records_read", "hello_flask")
+FLOWS = ("client_credentials", "refresh_token", "discovery", "records_read", "hello_flask", "password_sign_in",
+         "argon2id")
+FEW = ("password_sign_in", "argon2id")  # a hash is ~60 M instructions: counted over 2 and 12, not 20 and 120
 
 
 def _admin() -> str:
@@ -71,6 +73,7 @@ def setup() -> None:
                       headers={"Authorization": "Basic " + seed.portal.basic}, base_url=ISSUER).get_json()
     jwks = http.get("/.well-known/jwks.json", base_url=ISSUER).get_json()
     STATE.write_text(json.dumps({"urls": urls, "service_basic": seed.service.basic, "portal_basic": seed.portal.basic,
+                                 "portal_id": seed.portal.client_id,
                                  "access_token": token["access_token"], "refresh_token": token["refresh_token"],
                                  "jwks": jwks}))
     print(f"bench: instruction-count databases ready ({STATE})")
@@ -93,6 +96,15 @@ def run(flow: str, count: int) -> None:
         from bench.hello import flask as app
         http, call = app.test_client(), None
         call = lambda: http.get("/")  # noqa: E731
+    elif flow == "argon2id":
+        from services.identity.domain.passwords import HASHER
+
+        class Done:
+            status_code = 200
+        call = lambda: (HASHER.hash("correct horse battery staple"), Done)[1]  # noqa: E731
+    elif flow == "password_sign_in":
+        app = registry.create_app("identity", registry.settings("identity", env))
+        call = lambda: _sign_in(app, state)  # noqa: E731
     elif flow == "records_read":
         from bench.limits import _StaticJwks
         app = registry.create_app("records", registry.settings("records", env))
@@ -129,6 +141,26 @@ def run(flow: str, count: int) -> None:
         STATE.write_text(json.dumps(state))
 
 
+def _sign_in(app, state: dict):
+    """authorize → sign-in page → password → code → token, in-process (a fresh browser each time)."""
+    from bench.seed import PASSWORD, REDIRECT_URI
+
+    class Answer:
+        status_code = 200
+    http = app.test_client()
+    page = http.get("/authorize", query_string={"response_type": "code", "client_id": state["portal_id"],
+                                                "redirect_uri": REDIRECT_URI, "scope": "openid", "state": "s"},
+                    follow_redirects=True, base_url=ISSUER)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    done = http.post(page.request.path + "/login", data={"username": "bench-user-0", "password": PASSWORD,
+                                                          "csrf_token": csrf}, base_url=ISSUER)
+    back = http.get(done.headers["Location"], base_url=ISSUER)
+    code = parse_qs(urlsplit(back.headers["Location"]).query)["code"][0]
+    token = http.post("/token", data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI},
+                      headers={"Authorization": "Basic " + state["portal_basic"]}, base_url=ISSUER)
+    return token if token.status_code != 200 else Answer
+
+
 def _instructions(flow: str, count: int) -> int:
     out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
                           sys.executable, "-m", "bench.instructions", "run", flow, str(count)],
@@ -142,7 +174,8 @@ def _instructions(flow: str, count: int) -> int:
 def count(flows: list[str], low: int = 20, high: int = 120) -> dict[str, float]:
     results = {}
     for flow in flows:
-        per_request = (_instructions(flow, high) - _instructions(flow, low)) / (high - low)
+        few_low, few_high = (2, 12) if flow in FEW else (low, high)
+        per_request = (_instructions(flow, few_high) - _instructions(flow, few_low)) / (few_high - few_low)
         results[flow] = per_request
         print(f"{flow:<20} {per_request / 1e6:8.2f} M instructions per request", flush=True)
     return results
