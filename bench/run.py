@@ -14,6 +14,8 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +33,8 @@ from bench.loadgen import ensure_wrk  # noqa: E402
 from bench.suite import Processes, drop_database, fresh_database, install_cleanup, machine_cpu  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
+DEFAULT_SWEEP = "gthread:2:4,gthread:4:2,gthread:4:1,gthread:3:2,sync:4:1"
+SWEEP_FLOWS = ("http_ceiling", "discovery", "client_credentials", "refresh_token", "records_read")
 DATABASES = {"identity": "carekey_bench_identity", "records": "carekey_bench_records",
              "notifications": "carekey_bench_notifications"}
 
@@ -55,6 +59,9 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Options]:
     parser.add_argument("--base-port", type=int, default=int(os.environ.get("BENCH_BASE_PORT", defaults.base_port)))
     parser.add_argument("--profile", action="store_true", help="py-spy the servers (bench/results/profiles/)")
     parser.add_argument("--keep", action="store_true", help="keep the bench databases afterwards")
+    parser.add_argument("--sweep", nargs="?", const=DEFAULT_SWEEP, metavar="CLASS:WORKERS:THREADS,...",
+                        help="run the flows once per gunicorn configuration and compare them "
+                             f"(default {DEFAULT_SWEEP}; without --only: flows {','.join(SWEEP_FLOWS)})")
     parser.add_argument("--label", default=os.environ.get("BENCH_LABEL", ""),
                         help="machine conditions, stored with the results (e.g. 'quiet')")
     args = parser.parse_args(argv)
@@ -141,8 +148,35 @@ def markdown(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
+def sweep(args, argv: list[str]) -> int:
+    """One run per gunicorn configuration (each its own process, databases and servers), then one
+    table: the evidence behind deploy/gunicorn.conf.py's defaults."""
+    rows = []
+    passthrough = [a for a in argv if not a.startswith("--sweep")]
+    if "--only" not in " ".join(passthrough):
+        passthrough += ["--only", ",".join(SWEEP_FLOWS)]
+    for config in args.sweep.split(","):
+        worker_class, workers, threads = config.split(":")
+        print(f"bench: sweep {worker_class} × {workers} workers × {threads} threads", flush=True)
+        code = subprocess.call([sys.executable, "-m", "bench.run", *passthrough, "--worker-class", worker_class,
+                                "--workers", workers, "--threads", threads], cwd=ROOT)
+        if code not in (0, 1):
+            return code
+        result = json.loads((RESULTS / "latest.json").read_text())
+        for flow in result["flows"]:
+            rows.append((config, flow["flow"], flow["per_second"], flow["p99_ms"], flow["cpu_ms"],
+                         result["machine"]["neighbours_busy_cores_before"]))
+    print("\nconfiguration        | flow | per s | p99 ms | CPU ms/op (app) | neighbours busy (cores)")
+    for config, flow, rate, p99, cpu, busy in sorted(rows, key=lambda r: (r[1], r[0])):
+        print(f"{config:<20} | {flow} | {fmt(rate)} | {fmt(p99, 1)} | {fmt(cpu, 2)} | {busy}")
+    return 0
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, options = parse_args(argv)
+    if args.sweep:
+        return sweep(args, argv)
     admin = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL")
     amqp = os.environ.get("BENCH_AMQP_URL") or os.environ.get("AMQP_URL")
     if not (admin and admin.startswith("postgres") and amqp and amqp.startswith("amqp")):
@@ -225,6 +259,10 @@ def main(argv=None) -> int:
     print(f"results: {path.relative_to(ROOT)} (and bench/results/latest.json)")
     for failure in failures:
         print(f"FAILED {failure}", file=sys.stderr)
+    if failures:
+        print(f"logs kept in {work_dir}", file=sys.stderr)
+    else:
+        shutil.rmtree(work_dir, ignore_errors=True)
     return 1 if failures else 0
 
 
