@@ -20,9 +20,9 @@ class Options:
     warmup_seconds: float = 2.0
     signin_seconds: float = 15.0
     limit_seconds: float = 4.0
-    workers: int = 2
-    threads: int = 4
-    worker_class: str = "gthread"
+    workers: int | None = None       # None: deploy/gunicorn.conf.py's default
+    threads: int | None = None
+    worker_class: str | None = None
     signin_connections: int = 8
     refresh_connections: int = 16
     messages: int = 10000

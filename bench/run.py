@@ -30,7 +30,8 @@ if str(ROOT) not in sys.path:
 from bench.context import Context, Options, Row  # noqa: E402
 from bench.flows import FLOWS  # noqa: E402
 from bench.loadgen import ensure_wrk  # noqa: E402
-from bench.suite import Processes, drop_database, fresh_database, install_cleanup, machine_cpu  # noqa: E402
+from bench.suite import (Processes, drop_database, fresh_database, gunicorn_settings, install_cleanup,  # noqa: E402
+                         machine_cpu)
 
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_SWEEP = "gthread:2:4,gthread:4:2,gthread:4:1,gthread:3:2,sync:4:1"
@@ -47,11 +48,9 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Options]:
     parser.add_argument("--signin-seconds", type=float, default=defaults.signin_seconds)
     parser.add_argument("--warmup-seconds", type=float, default=defaults.warmup_seconds)
     parser.add_argument("--limit-seconds", type=float, default=defaults.limit_seconds)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", defaults.workers)),
-                        help="gunicorn workers per service (default %(default)s)")
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS_PER_WORKER",
-                                                                          defaults.threads)))
-    parser.add_argument("--worker-class", default=os.environ.get("BENCH_WORKER_CLASS", defaults.worker_class))
+    parser.add_argument("--workers", type=int, help="gunicorn workers per service (default: deploy/gunicorn.conf.py's)")
+    parser.add_argument("--threads", type=int, help="threads per gthread worker (default: deploy's)")
+    parser.add_argument("--worker-class", help="gthread, sync, … (default: deploy's)")
     parser.add_argument("--signin-connections", type=int, default=defaults.signin_connections)
     parser.add_argument("--refresh-connections", type=int, default=defaults.refresh_connections)
     parser.add_argument("--messages", type=int, default=defaults.messages)
@@ -195,9 +194,10 @@ def main(argv=None) -> int:
     machine = {"cores": os.cpu_count(), "python": platform.python_version(), "host": platform.node(),
                "load_before": os.getloadavg(), "neighbours_busy_cores_before": round(neighbours_busy(), 2),
                "label": args.label}
+    gunicorn = gunicorn_settings(options.workers, options.threads, options.worker_class)
     print(f"bench: {len(selected)} flows; machine busy with others: {machine['neighbours_busy_cores_before']} "
-          f"of {machine['cores']} cores; gunicorn {options.worker_class} × {options.workers} workers × "
-          f"{options.threads} threads; logs in {work_dir}", flush=True)
+          f"of {machine['cores']} cores; gunicorn {gunicorn['worker_class']} × {gunicorn['workers']} workers × "
+          f"{gunicorn['threads']} threads; logs in {work_dir}", flush=True)
     rows: list[Row] = []
     failures: list[str] = []
     ctx = None
@@ -239,8 +239,7 @@ def main(argv=None) -> int:
     rows += getattr(ctx, "extra_rows", []) if ctx else []
     machine["load_after"] = os.getloadavg()
     result = {"at": started_at.isoformat(), "machine": machine,
-              "gunicorn": {"worker_class": options.worker_class, "workers": options.workers,
-                           "threads": options.threads},
+              "gunicorn": gunicorn,
               "options": options.__dict__, "limits": {k: {"name": n, "per_second": round(v, 1)}
                                                      for k, (n, v) in (ctx.limits.items() if ctx else [])},
               "flows": [r.as_dict() for r in rows], "failures": failures, "markdown": markdown(rows)}
@@ -253,7 +252,9 @@ def main(argv=None) -> int:
     for r in rows:
         for note in r.notes:
             print(f"  {r.flow}: {note}")
-    print(f"\nmachine: {machine['cores']} cores, busy with others before: {machine['neighbours_busy_cores_before']} "
+    print(f"gunicorn: {gunicorn['worker_class']} × {gunicorn['workers']} workers × {gunicorn['threads']} threads "
+          f"(deploy/gunicorn.conf.py{' with overrides' if options.workers or options.threads or options.worker_class else ''})")
+    print(f"machine: {machine['cores']} cores, busy with others before: {machine['neighbours_busy_cores_before']} "
           f"cores, load {machine['load_before'][0]:.2f} → {machine['load_after'][0]:.2f}"
           f"{' (' + args.label + ')' if args.label else ''}")
     print(f"results: {path.relative_to(ROOT)} (and bench/results/latest.json)")

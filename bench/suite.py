@@ -171,10 +171,16 @@ class Processes:
         self.started.append(entry)
         return entry
 
-    def gunicorn(self, name: str, app: str, env: dict, port: int, *, workers: int, threads: int,
-                 worker_class: str) -> Started:
-        env = {**env, "PORT": str(port), "WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads),
-               "GUNICORN_WORKER_CLASS": worker_class}
+    def gunicorn(self, name: str, app: str, env: dict, port: int, *, workers: int | None, threads: int | None,
+                 worker_class: str | None) -> Started:
+        """Under deploy/gunicorn.conf.py; workers, threads and class override its defaults when given."""
+        env = {**env, "PORT": str(port)}
+        for variable, value in (("WEB_CONCURRENCY", workers), ("GUNICORN_THREADS", threads),
+                                ("GUNICORN_WORKER_CLASS", worker_class)):
+            if value is not None:
+                env[variable] = str(value)
+            else:
+                env.pop(variable, None)
         return self.start(name, [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF),
                                  "--bind", f"127.0.0.1:{port}", app], env, port=port)
 
@@ -205,6 +211,26 @@ class Processes:
                 entry.popen.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
+
+
+def gunicorn_settings(workers: int | None, threads: int | None, worker_class: str | None) -> dict:
+    """What deploy/gunicorn.conf.py resolves to with these overrides (for the record)."""
+    import runpy
+    saved = {k: os.environ.get(k) for k in ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_WORKER_CLASS")}
+    try:
+        for variable, value in (("WEB_CONCURRENCY", workers), ("GUNICORN_THREADS", threads),
+                                ("GUNICORN_WORKER_CLASS", worker_class)):
+            if value is not None:
+                os.environ[variable] = str(value)
+        conf = runpy.run_path(str(GUNICORN_CONF))
+        return {"worker_class": conf["worker_class"], "workers": conf["workers"], "threads": conf["threads"],
+                "max_requests": conf.get("max_requests"), "keepalive": conf.get("keepalive")}
+    finally:
+        for variable, value in saved.items():
+            if value is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = value
 
 
 def _signal_group(popen: subprocess.Popen, signum: int) -> None:
