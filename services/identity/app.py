@@ -18,6 +18,7 @@ from services.identity.oauth.server import CareKeyAuthorizationServer, build_ser
 from services.identity.web import (account, admin_api, authorize, context, discovery, handoff, interaction,
                                    internal_api, logout, recovery, security, token, userinfo)
 from services.identity.web.discovery import metadata
+from shared.database import make_engine, make_session_factory
 from shared.logging import configure_logging
 from shared.web import create_service_app
 
@@ -47,6 +48,9 @@ def create_app(settings: identity_settings.IdentitySettings | None = None) -> Fl
                            practice, rules)
     app.config.update(SESSION_COOKIE_NAME="carekey_ui", SESSION_COOKIE_HTTPONLY=True)
     context.install(app)
+    if app.extensions["carekey.engine"].dialect.name == "postgresql":  # see context.counters
+        counting = make_engine(settings.database_url, pool_size=1)  # short transactions: one connection, two spare
+        app.extensions["carekey.counter_sessions"] = make_session_factory(counting)
     keyring = KeyRing(app.extensions["carekey.sessions"], settings.key_encryption_key,
                       retire_after=timedelta(seconds=max(settings.access_token_ttl, settings.id_token_ttl) + 300))
     runtime = Runtime(settings=settings, keyring=keyring, db=context.db, client_ip=context.client_ip,

@@ -16,10 +16,12 @@ def db() -> Session:
 
 def counters():
     """A short transaction of its own for hot counter rows (brute-force limits) on PostgreSQL,
-    committed when it closes; on SQLite (one writer at a time) the request's own session."""
+    committed when it closes; on SQLite (one writer at a time) the request's own session. Its
+    connections come from a pool of their own: a request that holds a connection and waits for a
+    second one from the same pool could wait forever once every connection is held that way."""
     import contextlib
-    factory = current_app.extensions["carekey.sessions"]
-    if factory.kw["bind"].dialect.name != "postgresql":
+    factory = current_app.extensions.get("carekey.counter_sessions")
+    if factory is None:
         return contextlib.nullcontext(db())
     from shared.database import transaction
     return transaction(factory)

@@ -1,12 +1,13 @@
 """A short-lived, bounded, in-process cache of what sources returned.
 
 Keys always begin with the practice and the patient, so one patient's entries can never answer
-for another's; values are deep-copied out so a caller cannot change what the next one sees.
-A lifetime of 0 turns caching off.
+for another's; values are kept serialised (pickle, of what this process itself loaded) and each
+hit gets its own fresh copy, so a caller cannot change what the next one sees (unpickling a list of
+FHIR resources is several times faster than ``copy.deepcopy``). A lifetime of 0 turns caching off.
 """
 from __future__ import annotations
 
-import copy
+import pickle
 import threading
 import time
 from collections import OrderedDict
@@ -16,7 +17,7 @@ from typing import Any, Callable, Hashable
 class TtlCache:
     def __init__(self, seconds: float, *, max_entries: int = 2048, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds, self.max_entries, self.clock = seconds, max_entries, clock
-        self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[float, bytes]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
@@ -30,11 +31,16 @@ class TtlCache:
             if found is not None and found[0] > now:
                 self._entries.move_to_end(full_key)
                 self.hits += 1
-                return copy.deepcopy(found[1])
+                stored = found[1]
+            else:
+                stored = None
+        if stored is not None:
+            return pickle.loads(stored)
         self.misses += 1
         value = load()
+        stored = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock:
-            self._entries[full_key] = (now + self.seconds, copy.deepcopy(value))
+            self._entries[full_key] = (now + self.seconds, stored)
             self._entries.move_to_end(full_key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
