@@ -24,22 +24,27 @@ def now() -> datetime:
 
 
 class SqlPracticeDirectory:
-    """Read fresh on every request (one single-statement read each)."""
+    """Read fresh on every request: one single-statement read each (Core, on an autocommit
+    connection: no ORM identity map to build for three integers)."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self.sessions = single_statements(sessions)
+        self.engine = single_statements(sessions).kw["bind"]
 
     def rules(self, practice_id: str) -> PracticeRules:
-        with self.sessions() as session:
-            row = session.get(Practice, practice_id)
-            if row is None:
-                return PracticeRules(practice_id)
-            return PracticeRules(practice_id, notes_enabled=row.notes_enabled,
-                                 proxy_full_under=row.proxy_full_under, adult_at=row.adult_at)
+        table = Practice.__table__
+        with self.engine.connect() as conn:
+            row = conn.execute(select(table.c.notes_enabled, table.c.proxy_full_under, table.c.adult_at)
+                               .where(table.c.id == practice_id)).first()
+        if row is None:
+            return PracticeRules(practice_id)
+        return PracticeRules(practice_id, notes_enabled=row.notes_enabled, proxy_full_under=row.proxy_full_under,
+                             adult_at=row.adult_at)
 
     def teen_agreed(self, practice_id: str, patient_id: str) -> bool:
-        with self.sessions() as session:
-            return session.get(TeenConsent, (practice_id, patient_id)) is not None
+        table = TeenConsent.__table__
+        with self.engine.connect() as conn:
+            return conn.execute(select(table.c.patient_id).where(
+                table.c.practice_id == practice_id, table.c.patient_id == patient_id)).first() is not None
 
 
 def save_practice(session: Session, practice_id: str, *, name: str | None = None, notes_enabled: bool | None = None,
@@ -70,13 +75,16 @@ def set_teen_consent(session: Session, practice_id: str, patient_id: str, agreed
     session.flush()
 
 
+_APPEND = insert(AccessEvent.__table__)  # one statement, compiled once (cached by SQLAlchemy)
+
+
 class SqlAccessLog:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
         self._statements = single_statements(sessions)
 
     def record(self, entries: list[AccessRecord]) -> None:
-        """One INSERT of every entry (a single statement, so all or none), committed when it returns."""
+        """Every entry or none, committed when this returns (before any data leaves)."""
         if not entries:
             return
         moment = now()
@@ -85,8 +93,12 @@ class SqlAccessLog:
             relationship=e.relationship, practice_id=e.practice_id[:64], patient_id=e.patient_id[:64],
             action=e.action, resource_type=e.resource_type, resource_ids=",".join(e.resource_ids) or None,
             query=e.query, outcome=e.outcome, status=e.status, request_id=e.request_id) for e in entries]
-        with self._statements() as session:
-            session.execute(insert(AccessEvent.__table__).values(rows))
+        if len(rows) == 1:  # one INSERT on an autocommit connection: its own transaction
+            with self._statements.kw["bind"].connect() as conn:
+                conn.execute(_APPEND, rows[0])
+        else:  # several rows (the cross-practice view): all or none
+            with self.sessions.kw["bind"].begin() as conn:
+                conn.execute(_APPEND, rows)
 
     def for_patient(self, practice_id: str, patient_id: str) -> list[tuple[str, datetime, AccessRecord]]:
         with self.sessions() as session:
