@@ -73,7 +73,6 @@ def setup() -> None:
                       headers={"Authorization": "Basic " + seed.portal.basic}, base_url=ISSUER).get_json()
     jwks = http.get("/.well-known/jwks.json", base_url=ISSUER).get_json()
     STATE.write_text(json.dumps({"urls": urls, "service_basic": seed.service.basic, "portal_basic": seed.portal.basic,
-                                 "portal_id": seed.portal.client_id,
                                  "access_token": token["access_token"], "refresh_token": token["refresh_token"],
                                  "jwks": jwks}))
     print(f"bench: instruction-count databases ready ({STATE})")
@@ -104,13 +103,16 @@ def run(flow: str, count: int) -> None:
         call = lambda: (HASHER.hash("correct horse battery staple"), Done)[1]  # noqa: E731
     elif flow == "password_sign_in":
         app = registry.create_app("identity", registry.settings("identity", env))
-        call = lambda: _sign_in(app, state)  # noqa: E731
+        call = lambda: _sign_in(app, state, "bench-user-0", "openid")  # noqa: E731
     elif flow == "records_read":
         from bench.limits import _StaticJwks
+        from bench.seed import PORTAL_SCOPE, READER
+        identity = registry.create_app("identity", registry.settings("identity", env))
+        token = _sign_in(identity, state, READER, PORTAL_SCOPE).get_json()["access_token"]  # fresh: tokens expire
         app = registry.create_app("records", registry.settings("records", env))
         app.extensions["carekey.records"].verifier.keys.http = _StaticJwks(state["jwks"])
         http = app.test_client()
-        headers = {"Authorization": f"Bearer {state['access_token']}", "Accept": "application/fhir+json"}
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
         call = lambda: http.get("/Observation?patient=rv-1001", headers=headers, base_url=RECORDS)  # noqa: E731
     else:
         app = registry.create_app("identity", registry.settings("identity", env))
@@ -141,24 +143,22 @@ def run(flow: str, count: int) -> None:
         STATE.write_text(json.dumps(state))
 
 
-def _sign_in(app, state: dict):
+def _sign_in(app, state: dict, username: str, scope: str):
     """authorize → sign-in page → password → code → token, in-process (a fresh browser each time)."""
     from bench.seed import PASSWORD, REDIRECT_URI
-
-    class Answer:
-        status_code = 200
     http = app.test_client()
-    page = http.get("/authorize", query_string={"response_type": "code", "client_id": state["portal_id"],
-                                                "redirect_uri": REDIRECT_URI, "scope": "openid", "state": "s"},
+    client_id = base64.b64decode(state["portal_basic"]).decode().split(":")[0]
+    page = http.get("/authorize", query_string={"response_type": "code", "client_id": client_id,
+                                                "redirect_uri": REDIRECT_URI, "scope": scope, "state": "s"},
                     follow_redirects=True, base_url=ISSUER)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
-    done = http.post(page.request.path + "/login", data={"username": "bench-user-0", "password": PASSWORD,
+    done = http.post(page.request.path + "/login", data={"username": username, "password": PASSWORD,
                                                           "csrf_token": csrf}, base_url=ISSUER)
     back = http.get(done.headers["Location"], base_url=ISSUER)
     code = parse_qs(urlsplit(back.headers["Location"]).query)["code"][0]
     token = http.post("/token", data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI},
                       headers={"Authorization": "Basic " + state["portal_basic"]}, base_url=ISSUER)
-    return token if token.status_code != 200 else Answer
+    return token
 
 
 def _instructions(flow: str, count: int) -> int:
