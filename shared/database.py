@@ -8,6 +8,7 @@ from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 
 def normalise_url(url: str) -> str:
@@ -28,6 +29,10 @@ def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    if os.environ.get("DATABASE_POOL", "").lower() == "none":
+        # no pool of our own: behind PgBouncer (transaction pooling), or in a test run whose many apps
+        # would otherwise each keep idle connections open against one server's max_connections
+        return create_engine(url, echo=echo, poolclass=NullPool)
     engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size * 2, pool_recycle=1800)
     _ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
     return engine

@@ -14,6 +14,10 @@ from shared.migrations import upgrade
 from shared.settings import ServiceSettings
 from shared.testing.backends import Backends, select_backends
 
+# Many apps are built in one test run (and the browser suite starts every service as processes):
+# without pools of their own they hold no idle connections against the server's max_connections.
+os.environ.setdefault("DATABASE_POOL", "none")
+
 
 @pytest.fixture(scope="session")
 def backends(tmp_path_factory) -> Backends:
