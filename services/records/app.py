@@ -46,10 +46,11 @@ def create_app(settings: records_settings.RecordsSettings | None = None) -> Flas
 
 
 def build_services(settings: records_settings.RecordsSettings, sessions) -> RecordsServices:
-    introspector = (Introspector(introspection_url(settings.identity_issuer), settings.introspect_client_id,
+    reach = settings.identity_internal_url or settings.identity_issuer  # keys and introspection, server to server
+    introspector = (Introspector(introspection_url(reach), settings.introspect_client_id,
                                  settings.introspect_client_secret) if settings.introspect else None)
     verifier = AccessTokenVerifier(issuer=settings.identity_issuer, audience=settings.audience,
-                                   keys=JwksCache(jwks_url(settings.identity_issuer),
+                                   keys=JwksCache(jwks_url(reach),
                                                   min_refresh=settings.jwks_min_refresh),
                                    leeway=settings.token_leeway, introspector=introspector)
     log = SqlAccessLog(sessions)

@@ -25,6 +25,7 @@ class FhirSourceSchema(Schema):
 
 
 class RecordsSchema(EnvSchema):
+    identity_internal_url = url_field("RECORDS_IDENTITY_INTERNAL_URL", schemes={"http", "https"}, load_default=None)
     identity_issuer = url_field("RECORDS_IDENTITY_ISSUER", schemes={"http", "https"},
                                 dev_default="http://127.0.0.1:8001")
     audience = url_field("RECORDS_AUDIENCE", schemes={"http", "https"}, load_default=None)
@@ -62,6 +63,7 @@ class FhirSourceConfig:
 class RecordsSettings:
     base: ServiceSettings
     identity_issuer: str
+    identity_internal_url: str | None  # where this server reaches identity, when not at the issuer URL
     audience: str
     introspect: bool
     introspect_client_id: str | None
@@ -84,6 +86,7 @@ def load(environ: Mapping[str, str] | None = None) -> RecordsSettings:
     base = load_service_settings(NAME, DEFAULT_PORT, environ)
     values = load_settings(RecordsSchema(), environ)
     values["identity_issuer"] = values["identity_issuer"].rstrip("/")
+    values["identity_internal_url"] = (values["identity_internal_url"] or "").rstrip("/") or None
     values["audience"] = (values["audience"] or base.public_url).rstrip("/")
     values["fhir_sources"] = _fhir_sources(values["fhir_sources"], env=base.common.env)
     if base.common.env == "prod" and not values["identity_issuer"].startswith("https://"):

@@ -23,10 +23,10 @@ def create_app(settings: RegistrationSettings | None = None, *, identity: Identi
     app.config.update(SESSION_COOKIE_NAME="carekey_registration", SESSION_COOKIE_HTTPONLY=True,
                       PERMANENT_SESSION_LIFETIME=3600)
     verifier = AccessTokenVerifier(issuer=settings.identity_issuer, audience=settings.audience,
-                                   keys=JwksCache(jwks_url(settings.identity_issuer)))
+                                   keys=JwksCache(jwks_url(settings.identity_reach)))
     app.extensions["carekey.registration"] = context.RegistrationServices(
         settings=settings, verifier=verifier,
-        identity=identity or HttpIdentityAccounts(settings.identity_issuer, settings.client_id, settings.client_secret,
+        identity=identity or HttpIdentityAccounts(settings.identity_reach, settings.client_id, settings.client_secret,
                                                   timeout=settings.identity_timeout))
     context.install(app)
     oidc.install(app, settings)

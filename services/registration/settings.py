@@ -18,6 +18,8 @@ DEV_CLIENT_SECRET = "dev-registration-client-secret-change-me"
 class RegistrationSchema(EnvSchema):
     identity_issuer = url_field("REGISTRATION_IDENTITY_ISSUER", schemes={"http", "https"},
                                 dev_default="http://127.0.0.1:8001")
+    identity_internal_url = url_field("REGISTRATION_IDENTITY_INTERNAL_URL", schemes={"http", "https"},
+                                      load_default=None)
     client_id = env_field(fields.String, "REGISTRATION_CLIENT_ID", dev_default=DEV_CLIENT_ID)
     client_secret = env_field(fields.String, "REGISTRATION_CLIENT_SECRET", dev_default=DEV_CLIENT_SECRET)
     terms_version = env_field(fields.String, "REGISTRATION_TERMS_VERSION", load_default="2026-11",
@@ -33,6 +35,7 @@ class RegistrationSchema(EnvSchema):
 class RegistrationSettings:
     base: ServiceSettings
     identity_issuer: str
+    identity_internal_url: str | None  # where this server reaches identity (a container network), if not the issuer
     client_id: str
     client_secret: str
     terms_version: str
@@ -43,11 +46,17 @@ class RegistrationSettings:
     def __getattr__(self, name):  # the shared plumbing reads the base settings
         return getattr(self.base, name)
 
+    @property
+    def identity_reach(self) -> str:
+        """Identity as this server reaches it (the browser is always sent to the issuer itself)."""
+        return self.identity_internal_url or self.identity_issuer
+
 
 def load(environ: Mapping[str, str] | None = None) -> RegistrationSettings:
     base = load_service_settings(NAME, DEFAULT_PORT, environ)
     values = load_settings(RegistrationSchema(), environ)
     values["identity_issuer"] = values["identity_issuer"].rstrip("/")
+    values["identity_internal_url"] = (values["identity_internal_url"] or "").rstrip("/") or None
     values["audience"] = (values["audience"] or base.public_url).rstrip("/")
     if not (values["client_id"] and values["client_secret"]):
         raise SettingsError("REGISTRATION_CLIENT_ID: required, with REGISTRATION_CLIENT_SECRET")

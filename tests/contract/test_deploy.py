@@ -27,7 +27,10 @@ def known_variables() -> set[str]:
     from services.identity.demo_portals import PORTALS
     from services.identity.settings import IdentitySchema
     from services.notifications.settings import NotificationsSchema
-    names = {field.data_key for schema in (CommonSchema(), IdentitySchema(), NotificationsSchema())
+    from services.records.settings import RecordsSchema
+    from services.registration.settings import RegistrationSchema
+    names = {field.data_key for schema in (CommonSchema(), IdentitySchema(), NotificationsSchema(),
+                                           RegistrationSchema(), RecordsSchema())
              for field in schema.fields.values()}
     for service, port in SERVICES.items():
         names |= {field.data_key for field in service_schema(service.upper(), port, service).fields.values()}

@@ -19,14 +19,28 @@ NEXT = "after_sign_in"
 def install(app: Flask, settings) -> None:
     oauth = OAuth(app)
     oauth.register("carekey", client_id=settings.client_id, client_secret=settings.client_secret,
-                   server_metadata_url=f"{settings.identity_issuer}/.well-known/openid-configuration",
+                   server_metadata_url=f"{settings.identity_reach}/.well-known/openid-configuration",
                    client_kwargs={"scope": "openid profile", "code_challenge_method": "S256",
                                   "token_endpoint_auth_method": "client_secret_basic", "timeout": 10})
     app.extensions["carekey.registration.oauth"] = oauth
 
 
+BACK_END = ("token_endpoint", "userinfo_endpoint", "jwks_uri", "revocation_endpoint", "introspection_endpoint")
+
+
 def _client():
-    return current_app.extensions["carekey.registration.oauth"].carekey
+    """Authlib's client, its discovery document loaded; with REGISTRATION_IDENTITY_INTERNAL_URL the
+    server-to-server endpoints are reached there while the browser still goes to the issuer."""
+    client = current_app.extensions["carekey.registration.oauth"].carekey
+    settings = current_app.extensions["carekey.settings"]
+    metadata = client.load_server_metadata()
+    if settings.identity_internal_url and not metadata.get("_internal"):
+        for name in BACK_END:
+            value = metadata.get(name)
+            if isinstance(value, str) and value.startswith(settings.identity_issuer):
+                metadata[name] = settings.identity_internal_url + value[len(settings.identity_issuer):]
+        metadata["_internal"] = True
+    return client
 
 
 def _safe_next(value: str | None) -> str:
