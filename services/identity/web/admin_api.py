@@ -1,31 +1,17 @@
 """Admin HTTP API for clients, guarded by a client-credentials token with ``identity:admin``."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
-from marshmallow import ValidationError
+from flask import Blueprint, jsonify
 
 from services.identity.domain import audit, clients
 from services.identity.web.api_auth import require_scope
 from services.identity.web.context import client_ip, db, no_store
 from services.identity.web.schemas import ClientInput, ClientUpdate
+from shared import json_body
 from shared.errors import AppError, InvalidRequest, NotFound
 
 bp = Blueprint("admin_api", __name__, url_prefix="/admin")
 SCOPE = "identity:admin"
-
-
-def _json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidRequest("Send a JSON object.")
-    return body
-
-
-def _load(schema, body):
-    try:
-        return schema.load(body)
-    except ValidationError as exc:
-        raise InvalidRequest("The request has invalid fields.", errors=exc.messages) from None
 
 
 def _client(client_id: str):
@@ -44,7 +30,7 @@ def list_clients():
 @bp.post("/clients")
 @require_scope(SCOPE)
 def create_client():
-    values = _load(ClientInput(), _json_body())
+    values = json_body.load(ClientInput())
     try:
         client, secret = clients.create_client(db(), clients.ClientSpec(**values))
     except clients.ClientError as exc:
@@ -65,7 +51,7 @@ def show_client(client_id: str):
 @bp.patch("/clients/<client_id>")
 @require_scope(SCOPE)
 def update_client(client_id: str):
-    changes = _load(ClientUpdate(partial=True), _json_body())
+    changes = json_body.load(ClientUpdate(partial=True))
     fixed = sorted(set(changes) - set(clients.UPDATABLE))
     if fixed:
         raise InvalidRequest(f"These cannot change after registration: {', '.join(fixed)}. "

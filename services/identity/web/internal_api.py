@@ -3,33 +3,23 @@ Guarded by a client-credentials token with ``identity:accounts``."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
-from marshmallow import ValidationError
 
 from services.identity.db.models import Account
 from services.identity.domain import accounts, audit
 from services.identity.web.api_auth import require_scope
 from services.identity.web.context import client_ip, db, services
 from services.identity.web.schemas import AccountInput, HandoffInput, LinkInput
+from shared import json_body
 from shared.errors import AppError, InvalidRequest, NotFound
 
 bp = Blueprint("internal_api", __name__, url_prefix="/internal")
 SCOPE = "identity:accounts"
 
 
-def _load(schema):
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidRequest("Send a JSON object.")
-    try:
-        return schema.load(body)
-    except ValidationError as exc:
-        raise InvalidRequest("The request has invalid fields.", errors=exc.messages) from None
-
-
 @bp.post("/accounts")
 @require_scope(SCOPE)
 def create_account():
-    values = _load(AccountInput())
+    values = json_body.load(AccountInput())
     if not values["username"].strip():
         raise InvalidRequest("The request has invalid fields.", errors={"username": ["Must not be blank."]})
     policy = services().settings.password_policy(values.pop("practice_id"))
@@ -46,7 +36,7 @@ def create_account():
 @bp.post("/accounts/<account_id>/links")
 @require_scope(SCOPE)
 def link(account_id: str):
-    values = _load(LinkInput())
+    values = json_body.load(LinkInput())
     account = db().get(Account, account_id)
     if account is None:
         raise NotFound("No such account.")
@@ -86,7 +76,7 @@ def handoff():
     """A one-time sign-in link for an account that registration has just created or verified."""
     from services.identity.db.models import Client
     from services.identity.domain import handoffs
-    values = _load(HandoffInput())
+    values = json_body.load(HandoffInput())
     found = db().get(Account, values["account_id"])
     client = db().get(Client, values["client_id"])
     if found is None or client is None:

@@ -3,7 +3,6 @@ requests and the audit trail. JSON in, JSON out, problem details on error."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
-from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from services.registration.db.models import AccountLink, ProxyRequest, RosterEntry
@@ -14,19 +13,10 @@ from services.registration.interfaces import IdentityError
 from services.registration.web import schemas
 from services.registration.web.api_auth import ADMIN, actor, require_scope
 from services.registration.web.context import client_ip, db, services
+from shared import json_body
 from shared.errors import AppError, InvalidRequest, NotFound
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-
-
-def _json(schema):
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidRequest("Send a JSON object.")
-    try:
-        return schema.load(body)
-    except ValidationError as exc:
-        raise InvalidRequest("The request has invalid fields.", errors=exc.messages) from None
 
 
 def _practice(practice_id: str):
@@ -62,7 +52,7 @@ def show_practice(practice_id: str):
 @bp.put("/practices/<practice_id>")
 @require_scope(ADMIN)
 def put_practice(practice_id: str):
-    values = _json(schemas.PracticeInput())
+    values = json_body.load(schemas.PracticeInput())
     try:
         view = practices.save(db(), practice_id, name=values["name"],
                               settings=PracticeSettings.from_dict(values["settings"]))
@@ -83,7 +73,7 @@ def import_roster(practice_id: str):
         elif isinstance(request.get_json(silent=True), dict) and request.get_json().get("resourceType") == "Bundle":
             raw = roster_formats.parse_fhir_bundle(request.get_data(as_text=True))
         else:
-            raw = [(f"row {i}", row) for i, row in enumerate(_json(schemas.RosterInput())["rows"], start=1)]
+            raw = [(f"row {i}", row) for i, row in enumerate(json_body.load(schemas.RosterInput())["rows"], start=1)]
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from None
     try:
@@ -113,7 +103,7 @@ def show_entry(practice_id: str, mrn: str):
 def invite(practice_id: str):
     """Send (or resend: earlier links stop working) the invitation email for a roster entry."""
     practice = _practice(practice_id)
-    entry = _entry(practice.id, _json(schemas.MrnInput())["mrn"])
+    entry = _entry(practice.id, json_body.load(schemas.MrnInput())["mrn"])
     try:
         sent = invitations.invite(db(), practice, entry, public_url=services().settings.public_url,
                                   pepper=services().settings.secret_key)
@@ -135,7 +125,7 @@ def invitation_status(practice_id: str, mrn: str):
 
 def _issue(practice_id: str, kind: str):
     practice = _practice(practice_id)
-    values = _json(schemas.ProxyCodeInput() if kind == "proxy" else schemas.MrnInput())
+    values = json_body.load(schemas.ProxyCodeInput() if kind == "proxy" else schemas.MrnInput())
     entry = _entry(practice.id, values["mrn"])
     row, code = office_codes.issue(db(), practice, entry, kind, pepper=services().settings.secret_key,
                                    relationship=values.get("relationship"))
@@ -175,7 +165,7 @@ def decide_proxy_request(practice_id: str, request_id: str, decision: str):
         raise NotFound("No such proxy request.")
     if found.status != "pending":
         raise AppError("conflict", 409, f"This request was already {found.status}.")
-    values = _json(schemas.DecisionInput()) if request.get_data() else {"patient_agreed": False}
+    values = json_body.load(schemas.DecisionInput()) if request.get_data() else {"patient_agreed": False}
     if decision == "decline" or found.entry_id is None:
         found.status = "declined"
     else:
