@@ -1,9 +1,14 @@
 """gunicorn settings for every CareKey service, all from the environment.
 
-PORT (default 8000), WEB_CONCURRENCY (worker processes, default 2 per core), GUNICORN_THREADS
-(threads per worker, default 4) and GUNICORN_WORKER_CLASS (default gthread: sync workers close
-every connection, so keep-alive clients such as load balancers and portals pay a new TCP
-handshake per request). The benchmarks in bench/ measure the choice.
+PORT (default 8000), WEB_CONCURRENCY (worker processes, default one per core), GUNICORN_THREADS
+(threads per worker, default 4), GUNICORN_WORKER_CLASS (default gthread) and
+GUNICORN_MAX_REQUESTS (default 200,000). Chosen by measurement (`make bench BENCH_ARGS=--sweep`,
+figures in deploy/README.md): every request spends the same CPU whatever the configuration, so a
+box is as fast as it keeps its cores busy. One process per core runs Python on every core (the GIL
+lets a process use one at a time); four threads per process keep it busy while requests wait for
+PostgreSQL (a third to a half of a request's time in the profiles). More processes add no
+throughput, only memory and database connections (each has its own pool). sync workers close
+every connection, so keep-alive clients (load balancers, portals) pay a TCP handshake per request.
 """
 import multiprocessing
 import os
@@ -11,7 +16,7 @@ import os
 from prometheus_client import multiprocess as prometheus_multiprocess  # imported once, not while shutting down
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
