@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.records.db.models import AccessEvent, Practice, TeenConsent
@@ -23,6 +23,14 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+_PRACTICES, _CONSENTS = Practice.__table__, TeenConsent.__table__
+# built once: SQLAlchemy then reuses their cache keys and compiled forms
+_RULES = select(_PRACTICES.c.notes_enabled, _PRACTICES.c.proxy_full_under, _PRACTICES.c.adult_at).where(
+    _PRACTICES.c.id == bindparam("practice_id"))
+_CONSENT = select(_CONSENTS.c.patient_id).where(_CONSENTS.c.practice_id == bindparam("practice_id"),
+                                                _CONSENTS.c.patient_id == bindparam("patient_id"))
+
+
 class SqlPracticeDirectory:
     """Read fresh on every request: one single-statement read each (Core, on an autocommit
     connection: no ORM identity map to build for three integers)."""
@@ -31,20 +39,16 @@ class SqlPracticeDirectory:
         self.engine = single_statements(sessions).kw["bind"]
 
     def rules(self, practice_id: str) -> PracticeRules:
-        table = Practice.__table__
         with self.engine.connect() as conn:
-            row = conn.execute(select(table.c.notes_enabled, table.c.proxy_full_under, table.c.adult_at)
-                               .where(table.c.id == practice_id)).first()
+            row = conn.execute(_RULES, {"practice_id": practice_id}).first()
         if row is None:
             return PracticeRules(practice_id)
         return PracticeRules(practice_id, notes_enabled=row.notes_enabled, proxy_full_under=row.proxy_full_under,
                              adult_at=row.adult_at)
 
     def teen_agreed(self, practice_id: str, patient_id: str) -> bool:
-        table = TeenConsent.__table__
         with self.engine.connect() as conn:
-            return conn.execute(select(table.c.patient_id).where(
-                table.c.practice_id == practice_id, table.c.patient_id == patient_id)).first() is not None
+            return conn.execute(_CONSENT, {"practice_id": practice_id, "patient_id": patient_id}).first() is not None
 
 
 def save_practice(session: Session, practice_id: str, *, name: str | None = None, notes_enabled: bool | None = None,
