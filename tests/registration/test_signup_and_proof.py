@@ -182,3 +182,20 @@ def test_identification_is_rate_limited_per_ip(practice, browser):
     assert page.status_code == 400 and statuses == {400}
     # while someone else, elsewhere, gets through
     assert _signup(type(browser)(browser.base), practice, row).url.endswith("/enroll/prove")
+
+
+def test_a_code_read_out_by_a_voice_call_to_the_phone_on_file(practice, messages, browser):
+    """Seed 003's "Receive code via: Voice": Twilio calls the number on file and reads the digits."""
+    row = practice.patient()
+    _signup(browser, practice, row)
+    page = browser.post(None, {"method": "voice"})
+    assert "calling it now" in shown(page)
+    from tests.helpers import wait_until
+    calls = wait_until(lambda: messages.twilio.sent("call", row["phone_e164"]), timeout=15)
+    assert calls, "no call was placed"
+    spoken = calls[-1].form.get("Twiml", "")
+    readings = [re.sub(r"\D", "", said) for said in re.findall(r"Safe Health Code is: ([\d, ]+)\.", spoken)]
+    code = readings[0]
+    assert len(code) == 6 and readings.count(code) == len(readings) >= 2  # digit by digit, more than once
+    page = browser.post("/enroll/code", {"code": code})
+    assert page.url.endswith("/enroll/account")
