@@ -76,6 +76,7 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Options]:
 def environments(options: Options, admin_url: str, amqp_url: str, services: set[str]) -> dict[str, dict]:
     base = {**os.environ, "CAREKEY_ENV": "test", "LOG_LEVEL": "WARNING", "AMQP_URL": amqp_url}
     base.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    base.pop("DATABASE_POOL", None)  # the services' own connection pools, as deployed by default
     identity_url = f"http://127.0.0.1:{options.base_port + Context.PORTS['identity']}"
     records_url = f"http://127.0.0.1:{options.base_port + Context.PORTS['records']}"
     urls = {name: fresh_database(admin_url, DATABASES[name]) for name in DATABASES if name in services}
