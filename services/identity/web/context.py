@@ -46,7 +46,7 @@ def install(app: Flask) -> None:
     @app.after_request
     def _commit(response):
         session = g.get("identity_db")
-        if session is not None:
+        if session is not None and session.in_transaction():  # (a session never used has nothing to commit)
             session.commit()
         return response
 
