@@ -152,7 +152,17 @@ def sweep(args, argv: list[str]) -> int:
     """One run per gunicorn configuration (each its own process, databases and servers), then one
     table: the evidence behind deploy/gunicorn.conf.py's defaults."""
     rows = []
-    passthrough = [a for a in argv if not a.startswith("--sweep")]
+    passthrough, skip = [], False
+    for arg in argv:  # everything but --sweep and its value
+        if skip:
+            skip = False
+            if not arg.startswith("--"):
+                continue
+        if arg == "--sweep":
+            skip = True
+            continue
+        if not arg.startswith("--sweep="):
+            passthrough.append(arg)
     if "--only" not in " ".join(passthrough):
         passthrough += ["--only", ",".join(SWEEP_FLOWS)]
     for config in args.sweep.split(","):
