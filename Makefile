@@ -8,7 +8,7 @@ CHROMIUM ?= /usr/bin/chromium
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser run test check lock bench clean
+.PHONY: help install browser run test check lock bench bench-match clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -50,6 +50,11 @@ BENCH_ARGS ?=
 bench: install ## Every flow under gunicorn on PostgreSQL/RabbitMQ, driven by wrk; one table (bench/README.md)
 	@command -v wrk >/dev/null || { test "$$(id -u)" = 0 && (apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }); } || { echo "make bench needs wrk: sudo apt-get install -y wrk" >&2; exit 1; }
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_AMQP_URL=$(BENCH_AMQP_URL) $(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-match: install ## $match over a synthetic 1,000,000-patient roster in PostgreSQL (loads it first: minutes)
+	$(BIN)/python bench/match_scale.py --database-url $(BENCH_DATABASE_URL)
+	$(BIN)/python bench/registration_timing.py --database-url $(BENCH_DATABASE_URL)
+	$(BIN)/python bench/matching_quality.py
 
 clean: ## Remove the embedded databases and queue (var/)
 	rm -rf var
