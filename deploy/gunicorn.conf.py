@@ -3,12 +3,12 @@
 PORT (default 8000), WEB_CONCURRENCY (worker processes, default one per core), GUNICORN_THREADS
 (threads per worker, default 4), GUNICORN_WORKER_CLASS (default gthread) and
 GUNICORN_MAX_REQUESTS (default 200,000). Chosen by measurement (`make bench BENCH_ARGS=--sweep`,
-figures in deploy/README.md): every request spends the same CPU whatever the configuration, so a
-box is as fast as it keeps its cores busy. One process per core runs Python on every core (the GIL
+figures in deploy/README.md). One process per core runs Python on every core (the GIL
 lets a process use one at a time); four threads per process keep it busy while requests wait for
-PostgreSQL (a third to a half of a request's time in the profiles). More processes add no
-throughput, only memory and database connections (each has its own pool). sync workers close
-every connection, so keep-alive clients (load balancers, portals) pay a TCP handshake per request.
+PostgreSQL (a third to a half of a request's time in the profiles). It spent the least CPU per
+token and refresh; more processes add memory and database connections (each has its own pool),
+though records reads gained from four (deploy/README.md). sync workers close every connection, so
+keep-alive clients (load balancers, portals) pay a TCP handshake per request.
 """
 import multiprocessing
 import os
