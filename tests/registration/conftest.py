@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
-import time
 import uuid
 from datetime import date
 from email.message import Message
@@ -32,14 +31,6 @@ from tests.records.conftest import identity_server  # noqa: F401  (session fixtu
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 SECRET = "test-registration-client-secret-0123456789"
-
-
-def serve(app) -> tuple[str, object]:
-    holder = {"app": app}
-    server = make_server("127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return f"http://127.0.0.1:{server.server_port}", server
 
 
 @pytest.fixture(scope="session")
@@ -246,13 +237,3 @@ def sign_in_at_identity(browser: PatientBrowser, response: requests.Response, us
     browser.last = browser.http.post(target, data={"csrf_token": token, "username": username, "password": password,
                                                    "action": "login"}, timeout=15)
     return browser.last
-
-
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return predicate()

@@ -3,7 +3,6 @@ identification, proof by a code texted to the phone on file, a new account, and 
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs, urlsplit
 
 import requests
 

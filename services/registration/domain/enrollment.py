@@ -22,7 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.registration.db.models import AccountLink, Enrollment, RosterEntry, outbox
-from services.registration.domain import audit, matching, roster, secrets, throttle
+from services.registration.domain import (account_links, audit, invitations, matching, roster, secrets,
+                                          throttle)
 from services.registration.domain.practices import PracticeView
 from services.registration.domain.time import aware, now
 from shared.messaging.notifications import request_notification
@@ -198,11 +199,7 @@ def _record_locked(session: Session, enrollment: Enrollment) -> bool:
     """Too many failed proofs against this record today, across all enrollments."""
     if enrollment.entry_id is None:
         return False
-    from services.registration.db.models import Throttle
-    key = throttle._key(throttle.PROOF_FAILURES_PER_RECORD, str(enrollment.entry_id))
-    row = session.get(Throttle, key)
-    return bool(row and row.count >= throttle.PROOF_FAILURES_PER_RECORD.count
-                and aware(row.window_started_at) > now() - throttle.PROOF_FAILURES_PER_RECORD.window)
+    return throttle.exhausted(session, throttle.PROOF_FAILURES_PER_RECORD, enrollment.entry_id)
 
 
 def check_code(session: Session, enrollment: Enrollment, practice: PracticeView, code: str, ctx: Context) -> str:
@@ -268,20 +265,12 @@ def existing_account(session: Session, enrollment: Enrollment, practice: Practic
     return None
 
 
-def record_link(session: Session, enrollment: Enrollment, account_id: str, *, relationship: str = "self",
-                proxy_kind: str | None = None, valid_until=None, ctx: Context) -> AccountLink:
-    from services.registration.domain import invitations
-    link = session.scalar(select(AccountLink).where(AccountLink.entry_id == enrollment.entry_id,
-                                                    AccountLink.account_id == account_id))
-    if link is None:
-        link = AccountLink(entry_id=enrollment.entry_id, account_id=account_id, relationship=relationship,
-                           created_at=now())
-        session.add(link)
-    link.proxy_kind, link.valid_until = proxy_kind, valid_until
+def record_link(session: Session, enrollment: Enrollment, account_id: str, *, ctx: Context) -> AccountLink:
+    """The proven person's own record is now linked to their account: the enrollment is done."""
+    link = account_links.upsert(session, enrollment.entry_id, account_id, relationship="self")
     enrollment.stage, enrollment.account_id = "done", account_id
     if enrollment.invitation_id:
         invitations.mark_used(session, enrollment.invitation_id)
     audit.record(session, "link", "linked", practice_id=enrollment.practice_id, entry_id=enrollment.entry_id,
-                 account_id=account_id, ip=ctx.ip, relationship=relationship, proxy_kind=proxy_kind)
-    session.flush()
+                 account_id=account_id, ip=ctx.ip, relationship="self")
     return link

@@ -17,10 +17,12 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.registration.db.models import OfficeCode, ProxyRequest, RosterEntry
-from services.registration.domain import audit, matching, office_codes, roster, throttle
+from services.registration.db.models import OfficeCode, ProxyRequest, RosterEntry, outbox
+from services.registration.domain import account_links, audit, matching, office_codes, roster, throttle
 from services.registration.domain.practices import PracticeView, ProxyRules
 from services.registration.domain.time import now
+from services.registration.interfaces import IdentityAccounts
+from shared.messaging.notifications import request_notification
 
 # outcomes
 GRANTED, REFUSED, NOT_FOUND = "granted", "refused", "not_found"
@@ -89,6 +91,26 @@ def redeem_code(session: Session, practice: PracticeView, account_id: str, code:
     audit.record(session, "proxy_code", "granted", practice_id=practice.id, entry_id=entry.id,
                  account_id=account_id, ip=ip, kind=decision.kind, relationship=found.relationship)
     return GRANTED, Grant(entry, decision, found.relationship or "other")
+
+
+def grant(session: Session, identity: IdentityAccounts, practice: PracticeView, account_id: str, granted: Grant, *,
+          actor: str = "patient", ip: str | None = None) -> None:
+    """Link the account to the patient as a proxy at identity and here, audit who acts for whom, and
+    tell the proxy by email. Identity is called first: if it fails, nothing here is written."""
+    entry, decision = granted.entry, granted.decision
+    identity.link(account_id, practice_id=practice.id, patient_id=entry.mrn, relationship="proxy",
+                  display_name=f"{entry.given_name} {entry.family_name}", valid_until=decision.valid_until)
+    account_links.upsert(session, entry.id, account_id, relationship="proxy", proxy_kind=granted.relationship,
+                         valid_until=decision.valid_until)
+    audit.record(session, "proxy", "linked", practice_id=practice.id, entry_id=entry.id, account_id=account_id,
+                 actor=actor, ip=ip, kind=decision.kind, relationship=granted.relationship,
+                 valid_until=decision.valid_until.isoformat() if decision.valid_until else None)
+    email = (identity.account(account_id) or {}).get("email")
+    if email:
+        until = decision.valid_until.date().isoformat() if decision.valid_until else None
+        request_notification(session, outbox, channel="email", recipient={"email": email}, template="proxy_granted",
+                             variables={"practice_name": practice.name, "patient_first_name": entry.given_name,
+                                        **({"until": until} if until else {})})
 
 
 def request_access(session: Session, practice: PracticeView, account_id: str, requester_name: str,

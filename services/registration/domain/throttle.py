@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from services.registration.db.models import Throttle
-from services.registration.domain.time import now
+from services.registration.domain.time import aware, now
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,12 @@ MATCH_PER_CLIENT = Limit("match-client", 600, timedelta(minutes=1))
 
 def _key(limit: Limit, subject: str) -> str:
     return f"{limit.name}:{hashlib.sha256(subject.encode()).hexdigest()[:40]}"
+
+
+def exhausted(session: Session, limit: Limit, subject: str | int) -> bool:
+    """Has the subject already used up its limit in the current window (without charging)?"""
+    row = session.get(Throttle, _key(limit, str(subject)))
+    return bool(row and row.count >= limit.count and aware(row.window_started_at) > now() - limit.window)
 
 
 def hit(session: Session, limit: Limit, subject: str | int | None) -> bool:

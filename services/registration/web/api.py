@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from sqlalchemy import func, select
 
-from services.registration.db.models import AccountLink, ProxyRequest, RosterEntry
+from services.registration.db.models import AccountLink, Invitation, ProxyRequest, RosterEntry
 from services.registration.domain import (audit, invitations, office_codes, practices, proxies, roster,
                                           roster_formats)
 from services.registration.domain.practices import PracticeError, PracticeSettings
+from services.registration.domain.time import now
 from services.registration.interfaces import IdentityError
 from services.registration.web import schemas
 from services.registration.web.api_auth import ADMIN, actor, require_scope
@@ -116,7 +117,6 @@ def invite(practice_id: str):
 @bp.get("/practices/<practice_id>/invitations/<mrn>")
 @require_scope(ADMIN)
 def invitation_status(practice_id: str, mrn: str):
-    from services.registration.db.models import Invitation
     entry = _entry(_practice(practice_id).id, mrn)
     rows = db().scalars(select(Invitation).where(Invitation.entry_id == entry.id)
                         .order_by(Invitation.created_at.desc())).all()
@@ -158,7 +158,6 @@ def proxy_requests(practice_id: str):
 @bp.post("/practices/<practice_id>/proxy-requests/<request_id>/<decision>")
 @require_scope(ADMIN)
 def decide_proxy_request(practice_id: str, request_id: str, decision: str):
-    from services.registration.web.proxy_pages import grant_proxy
     practice = _practice(practice_id)
     found = db().get(ProxyRequest, request_id) if len(request_id) <= 36 else None
     if found is None or found.practice_id != practice.id or decision not in ("approve", "decline"):
@@ -174,11 +173,11 @@ def decide_proxy_request(practice_id: str, request_id: str, decision: str):
         if not verdict.allowed:
             raise AppError("not_allowed", 409, verdict.reason)
         try:
-            grant_proxy(practice, found.account_id, proxies.Grant(entry, verdict, found.relationship), actor=actor())
+            proxies.grant(db(), services().identity, practice, found.account_id,
+                          proxies.Grant(entry, verdict, found.relationship), actor=actor(), ip=client_ip())
         except IdentityError:
             raise AppError("unavailable", 503, "Identity could not be reached; nothing was changed.") from None
         found.status = "approved"
-    from services.registration.domain.time import now
     found.decided_at = now()
     audit.record(db(), "proxy_request", found.status, practice_id=practice.id, entry_id=found.entry_id,
                  account_id=found.account_id, actor=actor(), ip=client_ip())

@@ -9,7 +9,8 @@ from datetime import date
 from flask import Blueprint, Response, g, request
 
 from services.registration.db.models import RosterEntry
-from services.registration.domain import enrollment as enrollments, matching, practices, roster, throttle
+from services.registration.domain import audit, enrollment as enrollments, matching, practices, roster, throttle
+from services.registration.domain.roster_formats import patient_to_row
 from services.registration.web.api_auth import ADMIN, MATCH, require_scope
 from services.registration.web.context import db
 
@@ -49,7 +50,6 @@ def _parameters(body: dict) -> tuple[dict | None, bool, int, str | None]:
 
 
 def _person(patient: dict) -> matching.Person:
-    from services.registration.domain.roster_formats import patient_to_row
     row = patient_to_row(patient)
     born = None
     if row["birth_date"]:
@@ -109,7 +109,6 @@ def match():
                 "search": {"mode": "match", "score": round(result.score, 4),
                            "extension": [{"url": MATCH_GRADE, "valueCode": result.grade}]}}
                for entry, result in ranked]
-    from services.registration.domain import audit
     audit.record(db(), "match", "answered", practice_id=practice.id, actor=f"client:{g.get('api_client_id')}",
                  ip=request.remote_addr, results=len(entries))
     return _fhir({"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries})

@@ -4,40 +4,13 @@ from __future__ import annotations
 
 from flask import request, url_for
 
-from services.registration.db.models import AccountLink, outbox
 from services.registration.domain import enrollment as enrollments, matching, proxies
 from services.registration.domain.office_codes import RELATIONSHIPS
-from services.registration.domain.time import now
 from services.registration.interfaces import IdentityError
 from services.registration.web import forms
 from services.registration.web.context import db, domain_context, services
 from services.registration.web.flow import bp, practice_or_404, protect_form, require_sign_in, signed_in_account
 from services.registration.web.pages_common import message, page
-from shared.messaging.notifications import request_notification
-
-
-def grant_proxy(practice, account_id: str, grant: proxies.Grant, *, actor: str = "patient") -> None:
-    """Link the account to the patient as a proxy at identity and here, audit it and tell the proxy."""
-    from services.registration.domain import audit
-    entry = grant.entry
-    services().identity.link(account_id, practice_id=practice.id, patient_id=entry.mrn, relationship="proxy",
-                             display_name=f"{entry.given_name} {entry.family_name}",
-                             valid_until=grant.decision.valid_until)
-    link = db().query(AccountLink).filter_by(entry_id=entry.id, account_id=account_id).one_or_none()
-    if link is None:
-        link = AccountLink(entry_id=entry.id, account_id=account_id, relationship="proxy", created_at=now())
-        db().add(link)
-    link.relationship, link.proxy_kind, link.valid_until = "proxy", grant.relationship, grant.decision.valid_until
-    audit.record(db(), "proxy", "linked", practice_id=practice.id, entry_id=entry.id, account_id=account_id,
-                 actor=actor, kind=grant.decision.kind, relationship=grant.relationship,
-                 valid_until=grant.decision.valid_until.isoformat() if grant.decision.valid_until else None)
-    account = services().identity.account(account_id) or {}
-    if account.get("email"):
-        until = grant.decision.valid_until.date().isoformat() if grant.decision.valid_until else None
-        request_notification(db(), outbox, channel="email", recipient={"email": account["email"]},
-                             template="proxy_granted", variables={"practice_name": practice.name,
-                                                                  "patient_first_name": entry.given_name,
-                                                                  **({"until": until} if until else {})})
 
 
 @bp.route("/practices/<practice_id>/proxy", methods=["GET", "POST"])
@@ -63,7 +36,7 @@ def proxy(practice_id: str):
         return page("proxy.html", 400, values={}, errors={}, error="That code and date of birth don't match. "
                     "Check them and try again, or ask the practice for a new code.", **context)
     try:
-        grant_proxy(practice, account_id, grant)
+        proxies.grant(db(), services().identity, practice, account_id, grant, ip=ctx.ip)
     except IdentityError:
         db().rollback()
         return message("Try again in a minute", "We couldn't finish linking just now. Nothing was changed.", 503)
