@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 from flask import Flask, g, request
+from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.database import make_engine, make_session_factory, ping
@@ -26,6 +28,7 @@ def create_base_app(service: str, import_name: str, *, checks: dict[str, Check],
     if trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies,
                                 x_host=trusted_proxies)
+    _share_templates(app)
     _install_request_id(app)
     _refuse_nul_characters(app)
     install_metrics(app, service)
@@ -38,6 +41,15 @@ def create_base_app(service: str, import_name: str, *, checks: dict[str, Check],
 def safe_request_id(incoming: str) -> str | None:
     """The caller's request id when it is safe to log and echo, else None."""
     return incoming if _SAFE_REQUEST_ID.match(incoming) else None
+
+
+SHARED_TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _share_templates(app: Flask) -> None:
+    """A service's own templates first, then the shared page layout (``carekey_layout.html``)."""
+    own = app.jinja_loader
+    app.jinja_loader = ChoiceLoader([loader for loader in (own, FileSystemLoader(SHARED_TEMPLATES)) if loader])
 
 
 def _refuse_nul_characters(app: Flask) -> None:
