@@ -1,9 +1,10 @@
 """The flows ``make bench`` measures. Each is a function ``flow(ctx: Context) -> Row``; FLOWS
-lists them in table order. A new flow (e.g. registration's ``$match``) is one more function here
-(or in its own module) appended to FLOWS; see bench/README.md."""
+lists them in table order. A new flow is one more function here (or in its own module, as
+registration's ``$match`` in bench/match_flow.py) appended to FLOWS; see bench/README.md."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ import requests
 
 from bench import limits
 from bench.context import Context, Row
+from bench.match_flow import match
 from bench.seed import PASSWORD, READER, REDIRECT_URI, seed_refresh_grants, sign_in
 
 
@@ -37,23 +39,35 @@ def discovery(ctx: Context) -> Row:
     return [row, revalidate]
 
 
+def _es256(ctx: Context):
+    from bench import limits as limit_probes
+    return lambda: limit_probes.es256_signs(ctx.options.limit_seconds)
+
+
 def client_credentials(ctx: Context) -> Row:
+    ctx.measure_limit("minimal_token", "minimal Flask+Authlib token req/s", ctx.minimal_token_rate)
     identity = ctx.identity()
     row = ctx.measure("client_credentials token (client in PostgreSQL)", [identity], identity.url,
                       "client_credentials.lua", env={"BENCH_BASIC": ctx.seed.service.basic}, target=3000,
                       connections=16)
-    ctx.limit(row, "es256")
+    ctx.limit(row, "minimal_token")
+    row.notes.append(f"raw ES256 signatures: {ctx.measure_limit('es256', 'raw ES256 signs/s', _es256(ctx)):,.0f}/s "
+                     f"(one process per core)")
     return row
 
 
 def refresh_token(ctx: Context) -> Row:
     identity = ctx.identity()
     connections = ctx.options.refresh_connections
-    tokens = seed_refresh_grants(ctx.env["identity"], ctx.seed.portal, READER, connections * 4)
-    path = ctx.work_dir / "refresh-tokens.txt"
-    path.write_text("\n".join(tokens) + "\n")
+
+    def fresh_chains(attempt: int) -> dict:  # a rotated token is never presented again: new grants per run
+        tokens = seed_refresh_grants(ctx.env["identity"], ctx.seed.portal, READER, connections * 4)
+        path = ctx.work_dir / f"refresh-tokens-{attempt}.txt"
+        path.write_text("\n".join(tokens) + "\n")
+        return {"BENCH_BASIC": ctx.seed.portal.basic, "BENCH_TOKENS": str(path)}
+
     row = ctx.measure("refresh_token grant (rotation, reuse detection)", [identity], identity.url,
-                      "refresh_token.lua", env={"BENCH_BASIC": ctx.seed.portal.basic, "BENCH_TOKENS": str(path)},
+                      "refresh_token.lua", env=fresh_chains(0), env_for_attempt=fresh_chains,
                       target=1500, connections=connections, threads=connections, warmup=False)
     row.notes.append(f"{connections} rotation chains (one per connection), each presenting the token the "
                      f"previous answer returned; {row.extra.get('flows_failed', 0)} refused")
@@ -99,6 +113,9 @@ def records_read(ctx: Context) -> Row:
 
 
 # -- notifications ------------------------------------------------------------------------------
+NOTIFICATION_PUBLISHERS = 4
+
+
 def notifications(ctx: Context) -> Row:
     from kombu import Producer
     from sqlalchemy import func, select
@@ -141,12 +158,24 @@ def notifications(ctx: Context) -> Row:
         before = ctx.cpu_snapshot(workers)
         published_at = {}
         started = time.perf_counter()
-        with connect(amqp) as conn:
-            producer = Producer(conn.default_channel)
-            for message_id, body in zip(ids, bodies):
-                published_at[message_id] = time.time()
-                producer.publish(body, exchange=DEFAULT_EXCHANGE, routing_key=queue.name,
-                                 content_type="application/json", delivery_mode=2)
+
+        def publish(share: list[tuple[str, str]]) -> None:
+            with connect(amqp) as conn:  # confirmed publishes: one broker round trip each
+                producer = Producer(conn.default_channel)
+                for message_id, body in share:
+                    published_at[message_id] = time.time()
+                    producer.publish(body, exchange=DEFAULT_EXCHANGE, routing_key=queue.name,
+                                     content_type="application/json", delivery_mode=2)
+
+        # several publishers, so that the publishing side (a confirm round trip per message) is not
+        # what the flow measures
+        pairs = list(zip(ids, bodies))
+        publishers = [threading.Thread(target=publish, args=(pairs[n::NOTIFICATION_PUBLISHERS],))
+                      for n in range(NOTIFICATION_PUBLISHERS)]
+        for publisher in publishers:
+            publisher.start()
+        for publisher in publishers:
+            publisher.join()
         published = time.perf_counter()
         sent = 0
         while time.perf_counter() - started < options.notification_timeout:
@@ -203,14 +232,6 @@ class Flow:
     services: tuple[str, ...] = field(default_factory=tuple)
 
 
-def match(ctx: Context) -> Row:
-    """Registration's ``$match`` on a 1,000,000-patient roster: not yet in this harness (registration is
-    being built beside it). How to plug it in: bench/README.md, "Adding a flow"."""
-    return Row(flow="$match, 1,000,000-patient roster (registration)", per_second=None, target_text="p95 ≤ 20 ms",
-               notes=["not yet: measured in-process by registration's bench/match_scale.py until its flow is "
-                      "added here (bench/README.md, 'Adding a flow')"])
-
-
 def http_ceiling(ctx: Context) -> list[Row]:
     """The bare WSGI and Flask 'hello' apps alone (also measured on first use as a limit)."""
     ctx.measure_limit("hello", "hello gunicorn app req/s", ctx.hello_rate)
@@ -226,5 +247,5 @@ FLOWS: list[Flow] = [
     Flow("records_read", records_read, ("identity", "records")),
     Flow("password_sign_in", password_sign_in, ("identity",)),
     Flow("notifications", notifications, ("notifications",)),
-    Flow("match", match, ()),
+    Flow("match", match, ("identity", "registration")),
 ]

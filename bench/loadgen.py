@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.suite import Processes
@@ -41,6 +41,7 @@ class WrkResult:
     flow_ms: dict             # per flow (multi-request scripts): count, p50, p95, p99
     statuses: dict
     raw: str
+    counters: dict = field(default_factory=dict)  # what the script counted itself (name -> count)
 
     @property
     def per_second(self) -> float:
@@ -71,4 +72,4 @@ def run_wrk(processes: Processes, name: str, url: str, script: str, *, seconds: 
     flow = {k: (v if k == "count" else round(v / 1000, 1)) for k, v in data["flow_us"].items()}
     return WrkResult(requests=data["requests"], seconds=data["duration_us"] / 1e6, errors=data["errors"],
                      latency_ms=ms, flows_ok=data["flows_ok"], flows_failed=data["flows_failed"], flow_ms=flow,
-                     statuses=data["statuses"], raw=text)
+                     statuses=data["statuses"], raw=text, counters=data.get("counters", {}))

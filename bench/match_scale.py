@@ -80,18 +80,40 @@ def load(database_url: str, patients: int, seed: int) -> float:
     started = time.perf_counter()
     admin = make_url(normalise_url(database_url))
     target = admin.set(database="carekey_bench_match")
-    plain = lambda url: url.set(drivername="postgresql").render_as_string(hide_password=False)  # noqa: E731
-    with psycopg.connect(plain(admin), autocommit=True) as conn:
+    with psycopg.connect(plain_url(admin), autocommit=True) as conn:
         conn.execute('DROP DATABASE IF EXISTS "carekey_bench_match" WITH (FORCE)')
         conn.execute('CREATE DATABASE "carekey_bench_match"')
     url = target.render_as_string(hide_password=False)
     settings = registry.settings("registration", {"CAREKEY_ENV": "test", "REGISTRATION_DATABASE_URL": url,
                                                   "AMQP_URL": "memory://"})
     upgrade(registry.migrations("registration", settings))
+    load_roster(url, patients, seed)
+    return time.perf_counter() - started
+
+
+def plain_url(url) -> str:
+    """A SQLAlchemy URL as libpq (psycopg) takes it."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def load_roster(database_url: str, patients: int, seed: int) -> None:
+    """Fill a database migrated with registration's Alembic tree (and empty) with the synthetic
+    roster: practice ``PRACTICE``, ``patients`` entries and their blocking keys, by COPY (keys
+    computed in two processes), then ANALYZE. The keys table's lookup index, primary key and foreign
+    key are dropped for the COPY and put back after, from their own definitions (one sort and one
+    check each instead of ~8 per patient): the tables end exactly as the migrations made them."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+    from shared.database import normalise_url
     moment = datetime.now(timezone.utc)
-    with psycopg.connect(plain(target)) as conn:
+    with psycopg.connect(plain_url(make_url(normalise_url(database_url)))) as conn:
         conn.execute("INSERT INTO practices (id, name, settings, created_at, updated_at) VALUES (%s, %s, %s, %s, %s)",
                      (PRACTICE, "Bench Practice", "{}", moment, moment))
+        constraints = conn.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = "
+                                   "'roster_blocking_keys'::regclass AND contype IN ('p', 'f') "
+                                   "ORDER BY contype DESC").fetchall()  # the primary key first
+        for name, _ in constraints:
+            conn.execute(f'ALTER TABLE roster_blocking_keys DROP CONSTRAINT "{name}"')
         conn.execute("DROP INDEX ix_blocking_lookup")
         chunks = [(start, min(start + 20_000, patients), seed) for start in range(0, patients, 20_000)]
         with multiprocessing.get_context("fork").Pool(2) as pool:
@@ -106,11 +128,23 @@ def load(database_url: str, patients: int, seed: int) -> float:
                 with conn.cursor().copy("COPY roster_blocking_keys (entry_id, key, practice_id) FROM STDIN") as copy:
                     for entry_id, key in keys:
                         copy.write_row((entry_id, key, PRACTICE))
+        conn.execute("SET maintenance_work_mem = '256MB'")
         conn.execute("CREATE INDEX ix_blocking_lookup ON roster_blocking_keys (practice_id, key)")
+        for name, definition in constraints:
+            conn.execute(f'ALTER TABLE roster_blocking_keys ADD CONSTRAINT "{name}" {definition}')
         conn.execute(f"SELECT setval(pg_get_serial_sequence('roster_entries', 'id'), {patients})")
         conn.commit()
         conn.execute("ANALYZE")
-    return time.perf_counter() - started
+
+
+def patient_keys(index: int, seed: int) -> list[str]:
+    """The blocking keys the loader stores for roster patient ``index`` (to check a kept roster)."""
+    return sorted(key for _, key in _keys_for((index, index + 1, seed))[1])
+
+
+def patient_row(index: int, seed: int) -> dict:
+    """Roster patient ``index`` as the loader wrote it."""
+    return _rows(index, index + 1, seed)[0]
 
 
 def perturb(row: dict, rng: random.Random):
@@ -127,12 +161,24 @@ def perturb(row: dict, rng: random.Random):
     return kind, matching.Person(given=given, family=family, birth_date=born, zip=row["zip"])
 
 
-def measure(database_url: str, patients: int, queries: int, seed: int) -> dict:
+def typed_queries(patients: int, count: int, seed: int) -> list[tuple[dict, str, object]]:
+    """``count`` roster patients (drawn with their own seed) as they might type themselves: the row the
+    loader wrote, the kind of typo, the query (a ``matching.Person``)."""
+    rng = random.Random(seed + 2)
+    found = []
+    for _ in range(count):
+        row = patient_row(rng.randrange(patients), seed)
+        kind, query = perturb(row, rng)
+        found.append((row, kind, query))
+    return found
+
+
+def measure(database_url: str, patients: int, queries: int, seed: int, *,
+            database: str = "carekey_bench_match") -> dict:
     from sqlalchemy.engine import make_url
     from services.registration.domain import matching, roster
     from shared.database import make_engine, make_session_factory, normalise_url
-    url = make_url(normalise_url(database_url)).set(database="carekey_bench_match").render_as_string(
-        hide_password=False)
+    url = make_url(normalise_url(database_url)).set(database=database).render_as_string(hide_password=False)
     engine = make_engine(url)
     sessions = make_session_factory(engine)
     rng = random.Random(seed + 1)

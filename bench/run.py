@@ -30,6 +30,7 @@ if str(ROOT) not in sys.path:
 from bench.context import Context, Options, Row  # noqa: E402
 from bench.flows import FLOWS  # noqa: E402
 from bench.loadgen import ensure_wrk  # noqa: E402
+from bench.match_flow import roster_database  # noqa: E402
 from bench.suite import (Processes, drop_database, fresh_database, gunicorn_settings, install_cleanup,  # noqa: E402
                          machine_cpu)
 
@@ -37,7 +38,11 @@ RESULTS = ROOT / "bench" / "results"
 DEFAULT_SWEEP = "gthread:2:4,gthread:4:2,gthread:4:1,gthread:3:2,sync:4:1"
 SWEEP_FLOWS = ("http_ceiling", "discovery", "client_credentials", "refresh_token", "records_read")
 DATABASES = {"identity": "carekey_bench_identity", "records": "carekey_bench_records",
-             "notifications": "carekey_bench_notifications"}
+             "notifications": "carekey_bench_notifications", "registration": "carekey_bench_registration"}
+# Kept between runs (not dropped at the end, even without --keep): registration's database holds the
+# 1,000,000-patient roster of the match flow, minutes to load, reused while it checks out
+# (bench/match_flow.py); --fresh-roster reloads it, --drop-roster drops it at the end like the others.
+KEPT_DATABASES = ("registration",)
 
 
 def parse_args(argv=None) -> tuple[argparse.Namespace, Options]:
@@ -55,6 +60,14 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Options]:
     parser.add_argument("--refresh-connections", type=int, default=defaults.refresh_connections)
     parser.add_argument("--messages", type=int, default=defaults.messages)
     parser.add_argument("--notification-workers", type=int, default=defaults.notification_workers)
+    parser.add_argument("--match-connections", type=int, default=defaults.match_connections,
+                        help="concurrent $match requests, one wrk thread each (default %(default)s)")
+    parser.add_argument("--match-patients", type=int, default=defaults.match_patients,
+                        help="roster size for the match flow (default %(default)s; smaller only to try it)")
+    parser.add_argument("--fresh-roster", action="store_true",
+                        help="load the match roster again even when a matching one is kept from an earlier run")
+    parser.add_argument("--drop-roster", action="store_true",
+                        help="drop the match roster database at the end too (the next run loads it again)")
     parser.add_argument("--base-port", type=int, default=int(os.environ.get("BENCH_BASE_PORT", defaults.base_port)))
     parser.add_argument("--profile", action="store_true", help="py-spy the servers (bench/results/profiles/)")
     parser.add_argument("--keep", action="store_true", help="keep the bench databases afterwards")
@@ -69,7 +82,8 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Options]:
                       worker_class=args.worker_class, signin_connections=args.signin_connections,
                       refresh_connections=args.refresh_connections, messages=args.messages,
                       notification_workers=args.notification_workers, base_port=args.base_port,
-                      profile=args.profile)
+                      profile=args.profile, match_connections=args.match_connections,
+                      match_patients=args.match_patients, fresh_roster=args.fresh_roster)
     return args, options
 
 
@@ -79,16 +93,22 @@ def environments(options: Options, admin_url: str, amqp_url: str, services: set[
     base.pop("DATABASE_POOL", None)  # the services' own connection pools, as deployed by default
     identity_url = f"http://127.0.0.1:{options.base_port + Context.PORTS['identity']}"
     records_url = f"http://127.0.0.1:{options.base_port + Context.PORTS['records']}"
-    urls = {name: fresh_database(admin_url, DATABASES[name]) for name in DATABASES if name in services}
+    registration_url = f"http://127.0.0.1:{options.base_port + Context.PORTS['registration']}"
+    urls = {name: (roster_database(admin_url, DATABASES[name], options) if name in KEPT_DATABASES
+                   else fresh_database(admin_url, DATABASES[name])) for name in DATABASES if name in services}
     env = {
         "identity": {**base, "IDENTITY_DATABASE_URL": urls.get("identity", ""), "IDENTITY_PUBLIC_URL": identity_url,
-                     "IDENTITY_RECORDS_AUDIENCE": records_url, "IDENTITY_IP_FAILURES_PER_WINDOW": "100000000"},
+                     "IDENTITY_RECORDS_AUDIENCE": records_url, "IDENTITY_REGISTRATION_AUDIENCE": registration_url,
+                     "IDENTITY_IP_FAILURES_PER_WINDOW": "100000000"},
         "records": {**base, "RECORDS_DATABASE_URL": urls.get("records", ""), "RECORDS_PUBLIC_URL": records_url,
                     "RECORDS_IDENTITY_ISSUER": identity_url, "RECORDS_AUDIENCE": records_url},
         "notifications": {**base, "NOTIFICATIONS_DATABASE_URL": urls.get("notifications", ""),
                           "NOTIFICATIONS_EMAIL_BACKEND": "console", "NOTIFICATIONS_SMS_BACKEND": "console",
                           "NOTIFICATIONS_MAX_PER_RECIPIENT_HOUR": "1000000",
-                          "NOTIFICATIONS_MAX_PER_RECIPIENT_DAY": "1000000", "NOTIFICATIONS_PREFETCH": "64"},
+                          "NOTIFICATIONS_MAX_PER_RECIPIENT_DAY": "1000000"},  # prefetch and batch: the defaults
+        "registration": {**base, "REGISTRATION_DATABASE_URL": urls.get("registration", ""),
+                         "REGISTRATION_PUBLIC_URL": registration_url, "REGISTRATION_AUDIENCE": registration_url,
+                         "REGISTRATION_IDENTITY_ISSUER": identity_url},
     }
     return env
 
@@ -242,7 +262,7 @@ def main(argv=None) -> int:
         processes.stop_all()
         if not args.keep:
             for name in DATABASES:
-                if name in services:
+                if name in services and (name not in KEPT_DATABASES or args.drop_roster):
                     try:
                         drop_database(admin, DATABASES[name])
                     except Exception:  # the database may be in use by a neighbour's inspection

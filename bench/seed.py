@@ -62,6 +62,31 @@ def seed_identity(env: dict, *, signin_users: int) -> IdentitySeed:
     return seed
 
 
+def seed_match_clients(env: dict, count: int) -> list[Client]:
+    """``count`` operator clients (client_credentials, scope registration:match), as the systems of
+    several practices calling registration's ``$match`` would be."""
+    from services.identity.domain import clients
+    settings = registry.settings("identity", env)
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    found = []
+    with transaction(sessions) as session:
+        for n in range(count):
+            client, secret = clients.create_client(session, clients.ClientSpec(
+                name=f"Bench match operator {n}", scope="registration:match", grant_types=["client_credentials"]))
+            found.append(Client(client.client_id, secret))
+    engine.dispose()
+    return found
+
+
+def client_token(base: str, client: Client, scope: str) -> str:
+    """An access token for ``client`` by client_credentials (client_secret_basic)."""
+    answer = requests.post(f"{base}/token", data={"grant_type": "client_credentials", "scope": scope},
+                           auth=(client.client_id, client.client_secret), timeout=30)
+    answer.raise_for_status()
+    return answer.json()["access_token"]
+
+
 def seed_refresh_grants(env: dict, portal: Client, username: str, count: int) -> list[str]:
     """``count`` grants for the reader at the portal, each with one live refresh token, as a
     sign-in with offline access would leave them (written with identity's own TokenIssuer)."""

@@ -102,6 +102,22 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def connections_per_worker(port: int) -> dict[int, int]:
+    """Established connections to ``port`` by the pid that holds them (``ss -tnp``): a keep-alive
+    connection stays with the worker that accepted it, so a skewed share leaves a core idle."""
+    import re
+    import subprocess
+    try:
+        out = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"], capture_output=True,
+                             text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    counts: dict[int, int] = {}
+    for pid in re.findall(r"pid=(\d+)", out):
+        counts[int(pid)] = counts.get(int(pid), 0) + 1
+    return counts
+
+
 def machine_cpu() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine, from /proc/stat."""
     with open("/proc/stat") as handle:

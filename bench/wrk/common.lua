@@ -56,30 +56,36 @@ local function percentile(sorted, p)
 end
 
 -- Threads may keep: flows_ok, flows_failed (numbers), flow_us (a list of flow latencies, µs),
--- statuses (a table status -> count).
+-- statuses (a table status -> count), counters (a table name -> count, summed over the threads).
+local function json_counts(counts)
+  local parts = {}
+  for k, v in pairs(counts) do table.insert(parts, string.format('"%s":%d', tostring(k), v)) end
+  return table.concat(parts, ",")
+end
+
 function M.done(summary, latency, requests)
-  local ok, failed, flow, statuses = 0, 0, {}, {}
+  local ok, failed, flow, statuses, counters = 0, 0, {}, {}, {}
   for _, thread in ipairs(M.threads) do
     ok = ok + (thread:get("flows_ok") or 0)
     failed = failed + (thread:get("flows_failed") or 0)
     for _, v in ipairs(thread:get("flow_us") or {}) do table.insert(flow, v) end
     for k, v in pairs(thread:get("statuses") or {}) do statuses[k] = (statuses[k] or 0) + v end
+    for k, v in pairs(thread:get("counters") or {}) do counters[k] = (counters[k] or 0) + v end
   end
   table.sort(flow)
-  local status_parts = {}
-  for k, v in pairs(statuses) do table.insert(status_parts, string.format('"%s":%d', tostring(k), v)) end
   local e = summary.errors
   io.write(string.format(
     'BENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,' ..
     '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
     '"latency_us":{"p50":%d,"p90":%d,"p95":%d,"p99":%d,"max":%d,"mean":%.1f},' ..
-    '"flows_ok":%d,"flows_failed":%d,"flow_us":{"count":%d,"p50":%d,"p95":%d,"p99":%d},"statuses":{%s}}\n',
+    '"flows_ok":%d,"flows_failed":%d,"flow_us":{"count":%d,"p50":%d,"p95":%d,"p99":%d},"statuses":{%s},' ..
+    '"counters":{%s}}\n',
     summary.requests, summary.duration, summary.bytes,
     e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(95), latency:percentile(99),
     latency.max, latency.mean,
     ok, failed, #flow, percentile(flow, 50), percentile(flow, 95), percentile(flow, 99),
-    table.concat(status_parts, ",")))
+    json_counts(statuses), json_counts(counters)))
 end
 
 return M

@@ -21,8 +21,10 @@ class NotificationsSchema(EnvSchema):
     routing_key = env_field(fields.String, "NOTIFICATIONS_ROUTING_KEY", load_default="notification.#")
     retry_backoff = env_field(fields.String, "NOTIFICATIONS_RETRY_BACKOFF", load_default="1,5,30,120,600",
                               validate=validate.Regexp(r"^\d+(\.\d+)?(,\d+(\.\d+)?)*$"))
-    prefetch = env_field(fields.Integer, "NOTIFICATIONS_PREFETCH", load_default=8,
-                         validate=validate.Range(min=1, max=100))
+    prefetch = env_field(fields.Integer, "NOTIFICATIONS_PREFETCH", load_default=128,
+                         validate=validate.Range(min=1, max=1000))
+    batch_size = env_field(fields.Integer, "NOTIFICATIONS_BATCH_SIZE", load_default=64,
+                           validate=validate.Range(min=1, max=500))
     per_recipient_hour = env_field(fields.Integer, "NOTIFICATIONS_MAX_PER_RECIPIENT_HOUR", load_default=10,
                                    validate=validate.Range(min=1))
     per_recipient_day = env_field(fields.Integer, "NOTIFICATIONS_MAX_PER_RECIPIENT_DAY", load_default=30,
@@ -50,6 +52,7 @@ class NotificationsSettings:
     routing_key: str
     retry_backoff: tuple[float, ...]
     prefetch: int
+    batch_size: int
     per_recipient_hour: int
     per_recipient_day: int
     mail_from: str
@@ -77,6 +80,8 @@ def load(environ: Mapping[str, str] | None = None) -> NotificationsSettings:
     base = load_service_settings(NAME, DEFAULT_PORT, environ)
     values = load_settings(NotificationsSchema(), environ)
     values["retry_backoff"] = tuple(float(v) for v in values["retry_backoff"].split(","))
+    if values["batch_size"] > values["prefetch"]:
+        raise SettingsError("NOTIFICATIONS_BATCH_SIZE: at most NOTIFICATIONS_PREFETCH (a batch is drawn from it)")
     if values["sms_backend"] == "twilio":
         missing = [name for name, key in (("TWILIO_ACCOUNT_SID", "twilio_account_sid"),
                                           ("TWILIO_AUTH_TOKEN", "twilio_auth_token"),

@@ -1,4 +1,6 @@
-"""The notifications worker: consumes delivery requests until SIGTERM, finishing the one in hand."""
+"""The notifications worker: consumes delivery requests in batches (what its prefetch window holds, up
+to NOTIFICATIONS_BATCH_SIZE) until SIGTERM; it finishes the provider call in hand and puts back the
+requests not yet started."""
 from __future__ import annotations
 
 import signal
@@ -16,14 +18,15 @@ def build_consumer(settings, *, queue: WorkQueue | None = None) -> QueueConsumer
     sessions = make_session_factory(make_engine(settings.database_url))
     handler = RequestHandler(build_deliverer(settings, sessions))
     return QueueConsumer(connect(settings.common.amqp_url), queue or requests_queue(settings), handler,
-                         prefetch_count=settings.prefetch, on_dead_letter=handler.give_up)
+                         prefetch_count=settings.prefetch, on_dead_letter=handler.give_up,
+                         batch_handler=handler.handle_batch, batch_size=settings.batch_size)
 
 
 def run(settings) -> None:
     consumer = build_consumer(settings)
 
     def stop(_signum, _frame):
-        consumer.should_stop = True  # the consume loop ends after the message in hand
+        consumer.should_stop = True  # the loop ends after the provider call in hand
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

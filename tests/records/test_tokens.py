@@ -218,3 +218,25 @@ def test_the_leeway_forgives_a_little_clock_skew_only():
     assert verifier.verify(sign(key, "k", exp=int(time.time()) - 10))
     with pytest.raises(TokenError):
         verifier.verify(sign(key, "k", exp=int(time.time()) - 31))
+
+
+@pytest.mark.parametrize("payload", [b'["not", "claims"]', b"not json", b"\xff\xfe"])
+def test_a_well_signed_payload_that_is_not_a_claims_object_is_refused(payload):
+    from joserfc import jws
+    key = ECKey.generate_key("P-256", private=True)
+    verifier = AccessTokenVerifier("https://id.example", "https://api.example",
+                                   JwksCache("u", http=FakeJwksHttp([public_jwk(key, "k")])))
+    token = jws.serialize_compact({"alg": "ES256", "typ": "at+jwt", "kid": "k"}, payload, key, algorithms=["ES256"])
+    with pytest.raises(TokenError):
+        verifier.verify(token)
+
+
+def test_a_signature_over_other_content_is_refused():
+    key = ECKey.generate_key("P-256", private=True)
+    verifier = AccessTokenVerifier("https://id.example", "https://api.example",
+                                   JwksCache("u", http=FakeJwksHttp([public_jwk(key, "k")])))
+    head, _body, signature = sign(key, "k").split(".")
+    _head, other_body, _signature = sign(key, "k", sub="someone-else").split(".")
+    assert verifier.verify(sign(key, "k"))["sub"] == "s"
+    with pytest.raises(TokenError):
+        verifier.verify(f"{head}.{other_body}.{signature}")

@@ -22,9 +22,10 @@ def test_every_flow_is_selectable_and_options_parse():
 
 
 def test_every_lua_script_a_flow_names_exists_and_loads_the_shared_module():
-    source = (ROOT / "bench" / "flows.py").read_text() + (ROOT / "bench" / "context.py").read_text()
+    source = "".join(path.read_text() for path in sorted((ROOT / "bench").glob("*.py")))
     scripts = set(re.findall(r'"([a-z_]+\.lua)"', source))
     assert scripts, "the flows name their wrk scripts"
+    assert "match.lua" in scripts, "registration's $match is a flow of make bench"
     for script in scripts:
         text = (WRK_DIR / script).read_text()
         assert 'require("common")' in text and "done = common.done" in text, script
@@ -32,5 +33,13 @@ def test_every_lua_script_a_flow_names_exists_and_loads_the_shared_module():
 
 
 def test_the_table_says_not_yet_for_a_flow_without_figures():
-    row = flows.match(None)
+    row = run.Row(flow="a flow still to come", per_second=None, target_text="p95 ≤ 20 ms")
     assert "not yet" in run.table([row]) and "not yet" in run.markdown([row])
+
+
+def test_match_runs_registration_and_keeps_only_its_roster_database():
+    match = next(flow for flow in flows.FLOWS if flow.name == "match")
+    assert set(match.services) == {"identity", "registration"}
+    assert "registration" in run.DATABASES and set(run.KEPT_DATABASES) <= set(run.DATABASES)
+    args, options = run.parse_args(["--only", "match", "--match-connections", "4", "--fresh-roster"])
+    assert options.match_connections == 4 and options.fresh_roster and not args.drop_roster

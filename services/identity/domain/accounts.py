@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from services.identity.db.models import Account, PatientLink
@@ -94,12 +94,17 @@ def links_at_practice(session: Session, account_id: str, practice_id: str | None
     return [link for link in links if link.valid_until is None or aware(link.valid_until) > moment]
 
 
-def valid_links(session: Session, account_id: str) -> list[PatientLink]:
-    """Every patient this account may act for right now, at every practice."""
+_LINK_CLAIMS = (select(PatientLink.practice_id, PatientLink.patient_id, PatientLink.relationship,
+                       PatientLink.valid_until)
+                .where(PatientLink.account_id == bindparam("account_id"), PatientLink.revoked_at.is_(None))
+                .order_by(PatientLink.practice_id, PatientLink.patient_id))  # built once: it runs per token
+
+
+def valid_links(session: Session, account_id: str) -> list:
+    """Every patient this account may act for right now, at every practice: read-only rows of
+    practice_id, patient_id, relationship and valid_until (what access tokens carry)."""
     moment = now()
-    links = session.scalars(select(PatientLink).where(PatientLink.account_id == account_id,
-                                                      PatientLink.revoked_at.is_(None))
-                            .order_by(PatientLink.practice_id, PatientLink.patient_id)).all()
+    links = session.execute(_LINK_CLAIMS, {"account_id": account_id}).all()
     return [link for link in links if link.valid_until is None or aware(link.valid_until) > moment]
 
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 
 from authlib.oauth2.rfc6749 import InvalidScopeError, grants, scope_to_list
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from services.identity.db.models import Account, AuthorizationCode, Grant, RefreshToken
 from services.identity.domain import audit, claims as claim_rules, scopes as scope_rules, secrets
@@ -26,18 +26,18 @@ class _Issuing:
 
     def _respond(self, grant: Grant | None, scope: str, *, account: Account | None,
                  include_refresh_token: bool) -> dict:
-        session = self.runtime.db()
         client = self.request.client.row
         issuer = self.server.tokens
         if account is not None:
             subject = claim_rules.subject(account.id, client, self.runtime.settings.pairwise_salt)
-            access, ttl = issuer.access_token(session, client=client, scope=scope, subject=subject, grant=grant)
-        else:
-            access, ttl = issuer.access_token(session, client=client, scope=scope, subject=client.client_id,
+            access, ttl = issuer.access_token(self.runtime.db(), client=client, scope=scope, subject=subject,
+                                              grant=grant)
+        else:  # a service's own token: nothing is stored, so no database session is opened
+            access, ttl = issuer.access_token(None, client=client, scope=scope, subject=client.client_id,
                                               audience=self._client_credentials_audience(scope))
         token = {"access_token": access, "token_type": "Bearer", "expires_in": ttl, "scope": scope}
         if include_refresh_token and grant is not None:
-            token["refresh_token"] = issuer.refresh_token(session, grant, client, scope)
+            token["refresh_token"] = issuer.refresh_token(self.runtime.db(), grant, client, scope)
         if grant is not None and grant.patient_id:
             token["patient"] = grant.patient_id
         return token
@@ -49,6 +49,27 @@ class _Issuing:
         if any(s.startswith("registration:") for s in scope.split()):
             audiences.append(self.runtime.settings.registration_audience)
         return audiences
+
+
+def _with_grant_and_account(model):
+    """A code or refresh token by digest, with its grant and the grant's account: one round trip."""
+    return (select(model, Grant, Account)
+            .outerjoin(Grant, Grant.id == model.grant_id)
+            .outerjoin(Account, Account.id == Grant.account_id)
+            .where(model.digest == bindparam("digest")))
+
+
+def _claim(model, column: str):
+    """Mark a code used or a token rotated, only if nobody has: the one request that wins it sees rowcount 1."""
+    table = model.__table__
+    return (update(table).where(table.c.digest == bindparam("row_digest"), table.c[column].is_(None))
+            .values({column: bindparam("moment")}))
+
+
+# Built once, as they run on every redemption and refresh (building a statement costs more CPU than
+# running it: bench/README.md).
+_FIND_CODE, _REDEEM = _with_grant_and_account(AuthorizationCode), _claim(AuthorizationCode, "used_at")
+_FIND_REFRESH, _ROTATE = _with_grant_and_account(RefreshToken), _claim(RefreshToken, "rotated_at")
 
 
 class AuthorizationCodeGrant(_Issuing, grants.AuthorizationCodeGrant):
@@ -76,28 +97,25 @@ class AuthorizationCodeGrant(_Issuing, grants.AuthorizationCodeGrant):
 
     def query_authorization_code(self, code: str, client):
         session = self.runtime.db()
-        row = session.get(AuthorizationCode, secrets.digest(code))
-        if row is None or row.client_id != client.get_client_id():
+        found = session.execute(_FIND_CODE, {"digest": secrets.digest(code)}).first()
+        if found is None or found[0].client_id != client.get_client_id():
             return None
-        claimed = session.execute(update(AuthorizationCode).where(
-            AuthorizationCode.digest == row.digest, AuthorizationCode.used_at.is_(None))
-            .values(used_at=now())).rowcount
-        session.refresh(row)
+        row, grant, account = found
+        claimed = session.connection().execute(_REDEEM, {"row_digest": row.digest, "moment": now()}).rowcount
         if not claimed:  # a second use: revoke every token issued from this code (RFC 6749 §4.1.2)
             revoke_grant(session, row.grant_id)
             audit.record(session, "token", "code_replayed", client_id=row.client_id, ip=self.runtime.client_ip())
             self.runtime.extras["commit_on_error"] = True
             return None
-        grant = session.get(Grant, row.grant_id)
         if aware(row.expires_at) <= now() or grant is None or grant.revoked_at is not None:
             return None
-        return StoredCode(row, grant)
+        return StoredCode(row, grant, account)
 
     def delete_authorization_code(self, authorization_code) -> None:
         """Codes are marked used when redeemed and kept, so a replay can be recognised."""
 
     def authenticate_user(self, authorization_code):
-        account = self.runtime.db().get(Account, authorization_code.grant.account_id)
+        account = authorization_code.account
         return account if account and account.disabled_at is None else None
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
@@ -114,8 +132,8 @@ class AuthorizationCodeGrant(_Issuing, grants.AuthorizationCodeGrant):
 class StoredCode:
     """AuthorizationCodeMixin over a redeemed code row."""
 
-    def __init__(self, row: AuthorizationCode, grant: Grant) -> None:
-        self.row, self.grant = row, grant
+    def __init__(self, row: AuthorizationCode, grant: Grant, account: Account | None) -> None:
+        self.row, self.grant, self.account = row, grant, account
         self.code_challenge = row.code_challenge
         self.code_challenge_method = row.code_challenge_method
 
@@ -144,12 +162,7 @@ class RefreshTokenGrant(_Issuing, grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str):
         session = self.runtime.db()
-        # the token, its grant and the grant's account in one round trip (all three are needed)
-        found = session.execute(
-            select(RefreshToken, Grant, Account)
-            .outerjoin(Grant, Grant.id == RefreshToken.grant_id)
-            .outerjoin(Account, Account.id == Grant.account_id)
-            .where(RefreshToken.digest == secrets.digest(refresh_token))).first()
+        found = session.execute(_FIND_REFRESH, {"digest": secrets.digest(refresh_token)}).first()
         client = self.request.client
         if found is None or found[0].client_id != client.get_client_id():
             return None
@@ -161,8 +174,7 @@ class RefreshTokenGrant(_Issuing, grants.RefreshTokenGrant):
         requested = self.request.payload.scope
         if requested and not set(scope_to_list(requested)) <= set(scope_to_list(row.scope)):
             raise InvalidScopeError()  # before rotating: a refused request must not burn the token
-        claimed = session.execute(update(RefreshToken).where(
-            RefreshToken.digest == row.digest, RefreshToken.rotated_at.is_(None)).values(rotated_at=moment)).rowcount
+        claimed = session.connection().execute(_ROTATE, {"row_digest": row.digest, "moment": moment}).rowcount
         if not claimed:
             session.refresh(row)
             grace = timedelta(seconds=self.runtime.settings.refresh_grace_seconds)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +29,48 @@ class PermanentDeliveryError(Exception):
     """The provider will never accept it: invalid number, opted out, other 4xx."""
 
 
+DeliveryError = TransientDeliveryError | PermanentDeliveryError
+
+
 class Channel(Protocol):
     name: str
+    batch_limit: int  # messages one call to send_many may carry: 1 for a provider across the network
 
     def send(self, message: Outgoing) -> str | None:
         """Deliver; returns the provider's reference. Raises a Transient- or PermanentDeliveryError."""
 
+    def send_many(self, messages: Sequence[Outgoing]) -> list[str | None | DeliveryError]:
+        """Deliver up to ``batch_limit`` messages: per message its reference or its delivery error.
+        A call that raises anything else delivered none of them."""
+
 
 class TimedChannel:
-    """Base for provider clients: times and logs each call; subclasses implement ``_send``."""
+    """Base for provider clients: times and logs each call; subclasses implement ``_send``, and a
+    channel whose one call can carry several messages (all or none) also ``_send_many``."""
 
     name = "channel"
+    batch_limit = 1
+
+    def send_many(self, messages: Sequence[Outgoing]) -> list[str | None | DeliveryError]:
+        if len(messages) > self.batch_limit:
+            raise ValueError(f"{self.name} takes at most {self.batch_limit} messages per call")
+        if len(messages) == 1:
+            try:
+                return [self.send(messages[0])]
+            except (TransientDeliveryError, PermanentDeliveryError) as exc:
+                return [exc]
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            references = self._send_many(messages)
+            outcome = "sent"
+            return references
+        finally:
+            log.info("provider call", extra={"channel": self.name, "outcome": outcome, "messages": len(messages),
+                                             "ms": round((time.perf_counter() - started) * 1000, 1)})
+
+    def _send_many(self, messages: Sequence[Outgoing]) -> list[str | None]:
+        raise NotImplementedError
 
     def send(self, message: Outgoing) -> str | None:
         started = time.perf_counter()

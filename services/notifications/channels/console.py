@@ -1,6 +1,10 @@
 """The embedded default's channel: nothing leaves the machine; messages land in a local outbox
-that the notifications service shows at /outbox, so a newcomer can read invitations and codes."""
+that the notifications service shows at /outbox, so a newcomer can read invitations and codes.
+
+A local INSERT is cheap, so one call takes a whole batch: one multi-row INSERT, all rows or none."""
 from __future__ import annotations
+
+from typing import Sequence
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,6 +19,8 @@ _APPEND = insert(LocalOutboxMessage.__table__).returning(LocalOutboxMessage.__ta
 
 
 class ConsoleOutbox(TimedChannel):
+    batch_limit = 500
+
     def __init__(self, name: str, sessions: sessionmaker[Session]) -> None:
         self.name = name
         self.sessions = sessions
@@ -26,3 +32,13 @@ class ConsoleOutbox(TimedChannel):
                 notification_id=message.notification_id, channel=message.channel, to=message.to,
                 subject=message.subject, text=message.text, html=message.html, created_at=now())).scalar_one()
             return f"local-{row_id}"
+
+    def _send_many(self, messages: Sequence[Outgoing]) -> list[str | None]:
+        moment = now()
+        rows = [dict(notification_id=m.notification_id, channel=m.channel, to=m.to, subject=m.subject, text=m.text,
+                     html=m.html, created_at=moment) for m in messages]
+        with self._statements.kw["bind"].connect() as conn:  # one statement: its own transaction
+            # RETURNING gives the rows in the order of VALUES (sort_by_parameter_order)
+            ids = conn.execute(insert(LocalOutboxMessage.__table__).returning(
+                LocalOutboxMessage.__table__.c.id, sort_by_parameter_order=True), rows).scalars().all()
+        return [f"local-{row_id}" for row_id in ids]

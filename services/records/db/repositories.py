@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.records.db.connections import ScopedConnections
 from services.records.db.models import AccessEvent, Practice, TeenConsent
 from services.records.domain.policy import PracticeRules
 from services.records.interfaces import AccessRecord
@@ -35,11 +36,11 @@ class SqlPracticeDirectory:
     """Read fresh on every request: one single-statement read each (Core, on an autocommit
     connection: no ORM identity map to build for three integers)."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self.engine = single_statements(sessions).kw["bind"]
+    def __init__(self, sessions: sessionmaker[Session], connections: ScopedConnections | None = None) -> None:
+        self.connections = connections or ScopedConnections(single_statements(sessions).kw["bind"])
 
     def rules(self, practice_id: str) -> PracticeRules:
-        with self.engine.connect() as conn:
+        with self.connections.connect() as conn:
             row = conn.execute(_RULES, {"practice_id": practice_id}).first()
         if row is None:
             return PracticeRules(practice_id)
@@ -47,7 +48,7 @@ class SqlPracticeDirectory:
                              adult_at=row.adult_at)
 
     def teen_agreed(self, practice_id: str, patient_id: str) -> bool:
-        with self.engine.connect() as conn:
+        with self.connections.connect() as conn:
             return conn.execute(_CONSENT, {"practice_id": practice_id, "patient_id": patient_id}).first() is not None
 
 
@@ -83,9 +84,9 @@ _APPEND = insert(AccessEvent.__table__)  # one statement, compiled once (cached 
 
 
 class SqlAccessLog:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], connections: ScopedConnections | None = None) -> None:
         self.sessions = sessions
-        self._statements = single_statements(sessions)
+        self.connections = connections or ScopedConnections(single_statements(sessions).kw["bind"])
 
     def record(self, entries: list[AccessRecord]) -> None:
         """Every entry or none, committed when this returns (before any data leaves)."""
@@ -98,7 +99,7 @@ class SqlAccessLog:
             action=e.action, resource_type=e.resource_type, resource_ids=",".join(e.resource_ids) or None,
             query=e.query, outcome=e.outcome, status=e.status, request_id=e.request_id) for e in entries]
         if len(rows) == 1:  # one INSERT on an autocommit connection: its own transaction
-            with self._statements.kw["bind"].connect() as conn:
+            with self.connections.connect() as conn:
                 conn.execute(_APPEND, rows[0])
         else:  # several rows (the cross-practice view): all or none
             with self.sessions.kw["bind"].begin() as conn:

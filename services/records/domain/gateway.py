@@ -112,19 +112,20 @@ class Gateway:
         if not grant.allowed:
             raise InsufficientScope(needed(kind.name, SEARCH))
         targets, unavailable = self._targets(ctx, criteria, everywhere)
-        matched: list[Entry] = []
+        ranked: list[tuple[tuple, str, str, Entry]] = []  # (search order, practice, patient, entry)
         for target in targets:
             attempt.judged(target)
             try:
-                resources = self.records.all_of(target, kind)
+                resources = self.records.ranked(target, kind)
             except SourceUnavailable:
                 if not everywhere:
                     raise
                 unavailable.append(target.practice)
                 continue
-            matched += [Entry(target, r) for r in resources
-                        if search_rules.matches(r, kind, criteria) and grant.admits(r)]
-        matched.sort(key=lambda e: (search_rules.sort_key(e.resource, kind), e.practice, e.target.patient))
+            ranked += [(order, target.practice, target.patient, Entry(target, r)) for order, r in resources
+                       if search_rules.matches(r, kind, criteria) and grant.admits(r)]
+        ranked.sort(key=lambda item: item[:3])
+        matched = [item[3] for item in ranked]
         entries = matched[page.offset:page.offset + page.count]
         if criteria.includes:
             entries += self._medications(ctx, entries)

@@ -105,10 +105,17 @@ def is_released(resource: dict) -> bool:
                for tag in values_at(resource, "meta.tag") if isinstance(tag, dict))
 
 
+def release_facts(resource: dict) -> tuple[bool, bool]:
+    """(a clinical note, a lab result not released): all :func:`visible` asks of the resource itself.
+    Neither depends on the practice's rules, so a resource's facts can be worked out once."""
+    return is_note(resource), is_lab_result(resource) and not is_released(resource)
+
+
+def shown(note: bool, held: bool, rules: PracticeRules) -> bool:
+    """:func:`visible`, given the resource's :func:`release_facts`."""
+    return not held and (rules.notes_enabled or not note)
+
+
 def visible(resource: dict, rules: PracticeRules) -> bool:
     """Whether the practice lets this resource out at all (after the patient checks)."""
-    if is_note(resource) and not rules.notes_enabled:
-        return False
-    if is_lab_result(resource) and not is_released(resource):
-        return False
-    return True
+    return shown(*release_facts(resource), rules)

@@ -13,6 +13,7 @@ from shared.tokens import TokenError, VerifierUnavailable
 log = logging.getLogger(__name__)
 
 _JSON_FORMATS = {"json", "application/json", "application/fhir+json", "application/json+fhir"}
+_PLAINLY_JSON = {"application/fhir+json", "application/json", "*/*"}  # Accept values that need no parsing
 
 
 class FhirTypeConverter(BaseConverter):
@@ -53,6 +54,8 @@ def require_fhir_json() -> None:
     wanted = request.args.get("_format")
     if wanted is not None and wanted not in _JSON_FORMATS:
         raise NotAcceptable()
+    if request.headers.get("Accept") in _PLAINLY_JSON:
+        return
     accept = request.accept_mimetypes
     if accept and not any(accept[kind] for kind in ("application/fhir+json", "application/json")):
         raise NotAcceptable()

@@ -18,10 +18,11 @@ log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json"
 REALM = "records"
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps with options builds one per call
 
 
 def fhir_response(document: dict, status: int = 200) -> Response:
-    response = Response(json.dumps(document, separators=(",", ":")), status=status,
+    response = Response(_COMPACT.encode(document), status=status,
                         content_type=f"{FHIR_JSON}; charset=utf-8")
     response.headers["Cache-Control"] = "no-store"  # health records never sit in shared caches
     return response

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from services.registration.db.models import AuditEvent
@@ -15,12 +15,16 @@ from services.registration.domain.time import now
 
 log = logging.getLogger("carekey.registration.audit")
 
+_INSERT = insert(AuditEvent.__table__)  # built once: building a statement costs more than running it
+
 
 def record(session: Session, action: str, outcome: str, *, practice_id: str | None = None,
            entry_id: int | None = None, account_id: str | None = None, actor: str | None = "patient",
            ip: str | None = None, **details: Any) -> None:
-    session.add(AuditEvent(at=now(), practice_id=practice_id, action=action, outcome=outcome, entry_id=entry_id,
-                           account_id=account_id, actor=actor, ip=ip, details=details))
+    """Written at once, in the caller's transaction (it commits or rolls back with what it records)."""
+    session.connection().execute(_INSERT, {"at": now(), "practice_id": practice_id, "action": action,
+                                           "outcome": outcome, "entry_id": entry_id, "account_id": account_id,
+                                           "actor": actor, "ip": ip, "details": details})
     log.info("audit", extra={"action": action, "outcome": outcome, "practice_id": practice_id})
 
 

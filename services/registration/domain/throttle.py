@@ -9,7 +9,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import case
+from sqlalchemy import bindparam, case
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -47,17 +47,27 @@ def exhausted(session: Session, limit: Limit, subject: str | int) -> bool:
     return bool(row and row.count >= limit.count and aware(row.window_started_at) > now() - limit.window)
 
 
+def _charge_statement(insert):
+    """Insert the counter at 1, or add one to it (restarting a window that has passed): the new count."""
+    table = Throttle.__table__
+    stale = table.c.window_started_at <= bindparam("window_cutoff")
+    return insert(table).values(key=bindparam("counter_key"), count=1, window_started_at=bindparam("moment")) \
+        .on_conflict_do_update(index_elements=[table.c.key], set_={
+            "count": case((stale, 1), else_=table.c.count + 1),
+            "window_started_at": case((stale, bindparam("moment")), else_=table.c.window_started_at),
+        }).returning(table.c.count)
+
+
+# built once per dialect: the guarded endpoints charge on every request
+_CHARGE = {"postgresql": _charge_statement(pg_insert), "sqlite": _charge_statement(sqlite_insert)}
+
+
 def hit(session: Session, limit: Limit, subject: str | int | None) -> bool:
     """Charge one attempt; True while the subject is within its limit."""
     if subject is None or subject == "":
         return True
     moment = now()
-    table = Throttle.__table__
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stale = table.c.window_started_at <= moment - limit.window
-    statement = insert(table).values(key=_key(limit, str(subject)), count=1, window_started_at=moment)
-    statement = statement.on_conflict_do_update(index_elements=[table.c.key], set_={
-        "count": case((stale, 1), else_=table.c.count + 1),
-        "window_started_at": case((stale, moment), else_=table.c.window_started_at),
-    }).returning(table.c.count)
-    return session.execute(statement).scalar_one() <= limit.count
+    statement = _CHARGE[session.get_bind().dialect.name]
+    count = session.execute(statement, {"counter_key": _key(limit, str(subject)), "moment": moment,
+                                        "window_cutoff": moment - limit.window}).scalar_one()
+    return count <= limit.count
