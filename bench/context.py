@@ -218,49 +218,50 @@ class Context:
             self.limits[key] = (name, probe())
         return self.limits[key][1]
 
+    def _probes(self) -> dict[str, tuple[str, Callable[[], float]]]:
+        seconds = self.options.limit_seconds
+        return {"es256": ("raw ES256 signs/s", lambda: limit_probes.es256_signs(seconds)),
+                "argon2id": ("argon2id hashes/s", lambda: limit_probes.argon2id_hashes(seconds)),
+                "hello": ("hello gunicorn app req/s", self.hello_rate),
+                "minimal_token": ("minimal Flask+Authlib token req/s", self.minimal_token_rate)}
+
+    def measured(self, key: str) -> float:
+        """One of the standard limits, measured on first use."""
+        return self.measure_limit(key, *self._probes()[key])
+
     def limit(self, row: Row, key: str) -> None:
-        if key not in self.limits:
-            probes = {"es256": ("raw ES256 signs/s", lambda: limit_probes.es256_signs(self.options.limit_seconds)),
-                      "argon2id": ("argon2id hashes/s",
-                                   lambda: limit_probes.argon2id_hashes(self.options.limit_seconds)),
-                      "hello": ("hello gunicorn app req/s", self.hello_rate),
-                      "minimal_token": ("minimal Flask+Authlib token req/s", self.minimal_token_rate)}
-            self.measure_limit(key, *probes[key])
+        self.measured(key)
         row.limit_name, row.limit_value = self.limits[key]
 
-    def hello_rate(self) -> float:
-        """A bare WSGI 'hello' under the same gunicorn settings, driven by the same wrk."""
-        env = {**os.environ, "CAREKEY_ENV": "test"}
-        server = self.server("hello-raw", "bench.hello:raw", env, ready_path="/")
-        row = self.measure("hello", [server], server.url + "/", "get.lua", env={"BENCH_PATHS": "/"}, connections=32)
-        flask = self.server("hello-flask", "bench.hello:flask", env, ready_path="/")
-        flask_row = self.measure("hello-flask", [flask], flask.url + "/", "get.lua", env={"BENCH_PATHS": "/"},
-                                 connections=32)
-        for s in (server, flask):
-            self.processes.stop(s.process)
-            self.servers.pop(s.name, None)
-        self.limits["hello-flask"] = ("hello Flask app req/s", flask_row.per_second)
-        self.extra_rows = getattr(self, "extra_rows", []) + [
-            _ceiling("HTTP ceiling: bare WSGI hello under gunicorn", row),
-            _ceiling("HTTP ceiling: Flask hello under gunicorn", flask_row)]
-        return row.per_second
+    def _ceiling_alone(self, title: str, name: str, app: str, script: str, env: dict, connections: int) -> Row:
+        """A ceiling app under the same gunicorn settings and wrk, stopped after; its row is added to
+        the table's ceilings."""
+        server = self.server(name, app, {**os.environ, "CAREKEY_ENV": "test"}, ready_path="/")
+        row = self.measure(name, [server], server.url, script, env=env, connections=connections)
+        self.processes.stop(server.process)
+        self.servers.pop(server.name, None)
+        self.extra_rows = getattr(self, "extra_rows", []) + [_ceiling(title, row)]
+        return row
 
+    def hello_rate(self) -> float:
+        """A bare WSGI 'hello' (and a Flask one) under the same gunicorn settings, driven by the same wrk."""
+        paths = {"BENCH_PATHS": "/"}
+        row = self._ceiling_alone("HTTP ceiling: bare WSGI hello under gunicorn", "hello-raw", "bench.hello:raw",
+                                  "get.lua", paths, connections=32)
+        flask_row = self._ceiling_alone("HTTP ceiling: Flask hello under gunicorn", "hello-flask",
+                                        "bench.hello:flask", "get.lua", paths, connections=32)
+        self.limits["hello-flask"] = ("hello Flask app req/s", flask_row.per_second)
+        return row.per_second
 
     def minimal_token_rate(self) -> float:
         """The least a Flask + Authlib client_credentials endpoint does (bench/hello.py), under the
         same gunicorn settings and the same wrk script as identity's."""
         import base64
         from bench.hello import MINIMAL_CLIENT_ID, MINIMAL_CLIENT_SECRET
-        env = {**os.environ, "CAREKEY_ENV": "test"}
-        server = self.server("hello-token", "bench.hello:minimal_token", env, ready_path="/")
         basic = base64.b64encode(f"{MINIMAL_CLIENT_ID}:{MINIMAL_CLIENT_SECRET}".encode()).decode()
-        row = self.measure("minimal-token", [server], server.url, "client_credentials.lua",
-                           env={"BENCH_BASIC": basic}, connections=16)
-        self.processes.stop(server.process)
-        self.servers.pop(server.name, None)
-        self.extra_rows = getattr(self, "extra_rows", []) + [
-            _ceiling("HTTP ceiling: minimal Flask + Authlib ES256 client_credentials", row)]
-        return row.per_second
+        return self._ceiling_alone("HTTP ceiling: minimal Flask + Authlib ES256 client_credentials", "hello-token",
+                                   "bench.hello:minimal_token", "client_credentials.lua", {"BENCH_BASIC": basic},
+                                   connections=16).per_second
 
 
 def _ceiling(name: str, row: Row) -> Row:

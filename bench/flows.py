@@ -39,20 +39,13 @@ def discovery(ctx: Context) -> Row:
     return [row, revalidate]
 
 
-def _es256(ctx: Context):
-    from bench import limits as limit_probes
-    return lambda: limit_probes.es256_signs(ctx.options.limit_seconds)
-
-
 def client_credentials(ctx: Context) -> Row:
-    ctx.measure_limit("minimal_token", "minimal Flask+Authlib token req/s", ctx.minimal_token_rate)
     identity = ctx.identity()
     row = ctx.measure("client_credentials token (client in PostgreSQL)", [identity], identity.url,
                       "client_credentials.lua", env={"BENCH_BASIC": ctx.seed.service.basic}, target=3000,
                       connections=16)
     ctx.limit(row, "minimal_token")
-    row.notes.append(f"raw ES256 signatures: {ctx.measure_limit('es256', 'raw ES256 signs/s', _es256(ctx)):,.0f}/s "
-                     f"(one process per core)")
+    row.notes.append(f"raw ES256 signatures: {ctx.measured('es256'):,.0f}/s (one process per core)")
     return row
 
 
@@ -77,14 +70,14 @@ def refresh_token(ctx: Context) -> Row:
 
 def password_sign_in(ctx: Context) -> Row:
     identity = ctx.identity()
-    hashes = ctx.measure_limit("argon2id", "argon2id hashes/s", lambda: limits.argon2id_hashes(ctx.options.limit_seconds))
+    hashes = ctx.measured("argon2id")
     users = len(ctx.seed.signin_users)
     row = ctx.measure("password sign-in (authorize → login → code → token)", [identity], identity.url,
                       "signin.lua", env={"BENCH_CLIENT_ID": ctx.seed.portal.client_id,
                                          "BENCH_BASIC": ctx.seed.portal.basic, "BENCH_REDIRECT_URI": REDIRECT_URI,
                                          "BENCH_PASSWORD": PASSWORD, "BENCH_USER_PREFIX": "bench-user-"},
                       connections=users, threads=users, per="flow", seconds=ctx.options.signin_seconds)
-    row.limit_name, row.limit_value = "argon2id hashes/s", hashes
+    ctx.limit(row, "argon2id")
     row.target_text = "≥ 85 % of argon2id/s"
     row.met = bool(hashes) and row.per_second >= 0.85 * hashes
     row.notes.append(f"ratio to raw argon2id: {row.per_second / hashes:.2f}" if hashes else "no hash rate")
@@ -234,7 +227,7 @@ class Flow:
 
 def http_ceiling(ctx: Context) -> list[Row]:
     """The bare WSGI and Flask 'hello' apps alone (also measured on first use as a limit)."""
-    ctx.measure_limit("hello", "hello gunicorn app req/s", ctx.hello_rate)
+    ctx.measured("hello")
     rows, ctx.extra_rows = ctx.extra_rows, []
     return rows
 

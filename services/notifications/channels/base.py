@@ -59,26 +59,22 @@ class TimedChannel:
                 return [self.send(messages[0])]
             except (TransientDeliveryError, PermanentDeliveryError) as exc:
                 return [exc]
-        started = time.perf_counter()
-        outcome = "error"
-        try:
-            references = self._send_many(messages)
-            outcome = "sent"
-            return references
-        finally:
-            log.info("provider call", extra={"channel": self.name, "outcome": outcome, "messages": len(messages),
-                                             "ms": round((time.perf_counter() - started) * 1000, 1)})
+        return self._timed(lambda: self._send_many(messages), messages=len(messages))
 
     def _send_many(self, messages: Sequence[Outgoing]) -> list[str | None]:
         raise NotImplementedError
 
     def send(self, message: Outgoing) -> str | None:
+        return self._timed(lambda: self._send(message), notification_id=message.notification_id)
+
+    def _timed(self, call, **fields):
+        """``call()``, timed and logged with its outcome (sent, transient, permanent or error)."""
         started = time.perf_counter()
         outcome = "error"
         try:
-            reference = self._send(message)
+            result = call()
             outcome = "sent"
-            return reference
+            return result
         except TransientDeliveryError:
             outcome = "transient"
             raise
@@ -86,8 +82,7 @@ class TimedChannel:
             outcome = "permanent"
             raise
         finally:
-            log.info("provider call", extra={"channel": self.name, "outcome": outcome,
-                                             "notification_id": message.notification_id,
+            log.info("provider call", extra={"channel": self.name, "outcome": outcome, **fields,
                                              "ms": round((time.perf_counter() - started) * 1000, 1)})
 
     def _send(self, message: Outgoing) -> str | None:

@@ -15,7 +15,9 @@ from services.notifications.domain.clock import now
 from shared.database import single_statements
 
 
-_APPEND = insert(LocalOutboxMessage.__table__).returning(LocalOutboxMessage.__table__.c.id)
+# built once; RETURNING gives the rows in the order of VALUES (sort_by_parameter_order)
+_APPEND = insert(LocalOutboxMessage.__table__).returning(LocalOutboxMessage.__table__.c.id,
+                                                         sort_by_parameter_order=True)
 
 
 class ConsoleOutbox(TimedChannel):
@@ -27,18 +29,12 @@ class ConsoleOutbox(TimedChannel):
         self._statements = single_statements(sessions)
 
     def _send(self, message: Outgoing) -> str | None:
-        with self._statements.kw["bind"].connect() as conn:  # one INSERT … RETURNING, its own transaction
-            row_id = conn.execute(_APPEND, dict(
-                notification_id=message.notification_id, channel=message.channel, to=message.to,
-                subject=message.subject, text=message.text, html=message.html, created_at=now())).scalar_one()
-            return f"local-{row_id}"
+        return self._send_many([message])[0]
 
     def _send_many(self, messages: Sequence[Outgoing]) -> list[str | None]:
         moment = now()
         rows = [dict(notification_id=m.notification_id, channel=m.channel, to=m.to, subject=m.subject, text=m.text,
                      html=m.html, created_at=moment) for m in messages]
         with self._statements.kw["bind"].connect() as conn:  # one statement: its own transaction
-            # RETURNING gives the rows in the order of VALUES (sort_by_parameter_order)
-            ids = conn.execute(insert(LocalOutboxMessage.__table__).returning(
-                LocalOutboxMessage.__table__.c.id, sort_by_parameter_order=True), rows).scalars().all()
+            ids = conn.execute(_APPEND, rows).scalars().all()
         return [f"local-{row_id}" for row_id in ids]

@@ -9,9 +9,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import bindparam, case
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import DateTime, Integer, String, bindparam, text
 from sqlalchemy.orm import Session
 
 from services.registration.db.models import Throttle
@@ -47,19 +45,19 @@ def exhausted(session: Session, limit: Limit, subject: str | int) -> bool:
     return bool(row and row.count >= limit.count and aware(row.window_started_at) > now() - limit.window)
 
 
-def _charge_statement(insert):
-    """Insert the counter at 1, or add one to it (restarting a window that has passed): the new count."""
-    table = Throttle.__table__
-    stale = table.c.window_started_at <= bindparam("window_cutoff")
-    return insert(table).values(key=bindparam("counter_key"), count=1, window_started_at=bindparam("moment")) \
-        .on_conflict_do_update(index_elements=[table.c.key], set_={
-            "count": case((stale, 1), else_=table.c.count + 1),
-            "window_started_at": case((stale, bindparam("moment")), else_=table.c.window_started_at),
-        }).returning(table.c.count)
-
-
-# built once per dialect: the guarded endpoints charge on every request
-_CHARGE = {"postgresql": _charge_statement(pg_insert), "sqlite": _charge_statement(sqlite_insert)}
+# text, as identity's login throttle: a dialect's insert().on_conflict_do_update() is not cacheable and
+# would be compiled again on every charge; this is compiled once, for PostgreSQL and SQLite alike.
+# The counter starts at 1, or goes up by one (restarting a window that has passed): the new count.
+_CHARGE = text(f"""
+    INSERT INTO {Throttle.__tablename__} (key, count, window_started_at) VALUES (:counter_key, 1, :moment)
+    ON CONFLICT (key) DO UPDATE SET
+        count = CASE WHEN {Throttle.__tablename__}.window_started_at <= :window_cutoff THEN 1
+                     ELSE {Throttle.__tablename__}.count + 1 END,
+        window_started_at = CASE WHEN {Throttle.__tablename__}.window_started_at <= :window_cutoff THEN :moment
+                                 ELSE {Throttle.__tablename__}.window_started_at END
+    RETURNING count""").bindparams(
+    bindparam("counter_key", type_=String()), bindparam("moment", type_=DateTime(timezone=True)),
+    bindparam("window_cutoff", type_=DateTime(timezone=True))).columns(count=Integer())
 
 
 def hit(session: Session, limit: Limit, subject: str | int | None) -> bool:
@@ -67,7 +65,6 @@ def hit(session: Session, limit: Limit, subject: str | int | None) -> bool:
     if subject is None or subject == "":
         return True
     moment = now()
-    statement = _CHARGE[session.get_bind().dialect.name]
-    count = session.execute(statement, {"counter_key": _key(limit, str(subject)), "moment": moment,
-                                        "window_cutoff": moment - limit.window}).scalar_one()
+    count = session.execute(_CHARGE, {"counter_key": _key(limit, str(subject)), "moment": moment,
+                                      "window_cutoff": moment - limit.window}).scalar_one()
     return count <= limit.count
