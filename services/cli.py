@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -26,8 +27,12 @@ class CareKeyGroup(click.Group):
 
 
 @click.group(cls=CareKeyGroup)
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """CareKey: one patient identity for every practice portal."""
+    if ctx.invoked_subcommand != "run":  # `run` writes the layout; every other command follows it
+        from services.launcher import adopt_layout
+        adopt_layout(os.environ)
 
 
 # -- database --------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Mapping, MutableMapping
 
 from services import SERVICES, demo_portals, registry
 from shared.settings import PLACEHOLDERS_ANNOUNCED, load_common
@@ -49,14 +50,43 @@ def _prepare(env: dict[str, str]) -> None:
         subprocess.run(_command(*args), env=env, check=True)
 
 
+# Where this run's services listen, for `carekey` commands typed in another terminal (an invitation made
+# with `carekey registration invite` must link to the registration that is running, wherever it listens).
+LAYOUT_FILE = Path("var") / "suite.env"
+
+
+def _layout_keys() -> list[str]:
+    keys = [f"{service.upper()}_{part}" for service in SERVICES for part in ("HOST", "PORT", "PUBLIC_URL")]
+    keys += [f"PORTAL_{name.upper()}_PORT" for name in demo_portals.ports({})]
+    keys += [f"{a}_{b}" for a, b in (("REGISTRATION", "IDENTITY_ISSUER"), ("RECORDS", "IDENTITY_ISSUER"),
+                                     ("REGISTRATION", "AUDIENCE"), ("RECORDS", "AUDIENCE"),
+                                     ("IDENTITY", "REGISTRATION_AUDIENCE"), ("IDENTITY", "RECORDS_AUDIENCE"))]
+    return keys
+
+
+def remember_layout(env: Mapping[str, str]) -> None:
+    """Write the ports and URLs this run was given to var/suite.env (a run with the defaults empties it)."""
+    lines = [f"{key}={env[key]}" for key in _layout_keys() if env.get(key)]
+    LAYOUT_FILE.write_text("# written by `carekey run`: where its services listen\n" + "".join(f"{line}\n" for line in lines))
+
+
+def adopt_layout(environ: MutableMapping[str, str]) -> None:
+    """In dev, fill in the ports and URLs of the last `carekey run` in this directory that *environ*
+    does not set itself, so `carekey` commands reach (and link to) the services where they listen."""
+    if environ.get("CAREKEY_ENV", "dev") != "dev" or not LAYOUT_FILE.is_file():
+        return
+    allowed = set(_layout_keys())
+    for line in LAYOUT_FILE.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key in allowed and not environ.get(key):
+            environ[key] = value
+
+
 def run_suite() -> int:
     Path("var").mkdir(exist_ok=True)
     env = {**os.environ, "LOG_JSON": os.environ.get("LOG_JSON", "false"), "PYTHONUNBUFFERED": "1"}
     settings = {name: registry.settings(name, env) for name in SERVICES}
     env[PLACEHOLDERS_ANNOUNCED] = "1"  # the warnings above were shown once; the children stay quiet
-    # with ports moved (IDENTITY_PORT=9001 ...), the records gateway still finds identity and its tokens' audience
-    env.setdefault("RECORDS_IDENTITY_ISSUER", settings["identity"].public_url)
-    env.setdefault("IDENTITY_RECORDS_AUDIENCE", settings["records"].public_url)
     load_common(env)
     busy = [s for s in settings.values() if not _port_free(s.host, s.port)]
     if busy:
@@ -70,6 +100,7 @@ def run_suite() -> int:
               f"or choose another port: PORTAL_{name.upper()}_PORT={port + 1000} make run", file=sys.stderr)
     if busy_portals:
         return 1
+    remember_layout(env)
     _prepare(env)
     commands = {name: _command("serve", name) for name in SERVICES}
     commands["outbox relay"] = _command("relay")

@@ -165,6 +165,60 @@ class ServiceSettings:
     trusted_proxies: int
 
 
+def stated_url(service: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """Where *service* is reached, as far as *environ* says: its ``<SERVICE>_PUBLIC_URL``, else
+    ``http://<SERVICE>_HOST:<SERVICE>_PORT`` when either of those is set; None when it says nothing.
+
+    Another service's URL (an issuer, an audience, a callback) is derived from this, so moving a
+    service's port (``IDENTITY_PORT=9001 make run``) moves every URL that points at it."""
+    environ = os.environ if environ is None else environ
+    prefix = service.upper()
+    if environ.get(f"{prefix}_PUBLIC_URL"):
+        return environ[f"{prefix}_PUBLIC_URL"].rstrip("/")
+    host, port = environ.get(f"{prefix}_HOST"), environ.get(f"{prefix}_PORT")
+    if host or port:
+        return f"http://{host or '127.0.0.1'}:{port or DEFAULT_PORTS[service]}"
+    return None
+
+
+def local_url(service: str) -> str:
+    """Where *service* listens by default on this machine (dev and test)."""
+    return f"http://127.0.0.1:{DEFAULT_PORTS[service]}"
+
+
+def agreed(name: str, value: str | None, *counterparts: tuple[str, str | None], default: str | None = None) -> str | None:
+    """Setting *name*: its own *value*, else the first counterpart the environment states, else *default*.
+
+    Counterparts are ``(what, url)`` pairs, ``url`` None when the environment does not state it: settings
+    that must name the same URL (an issuer, an audience). When two of them contradict each other the
+    service stops at start-up naming both, rather than failing every request later with a bare 401."""
+    known = [(what, url.rstrip("/")) for what, url in counterparts if url]
+    value = value.rstrip("/") if value else (known[0][1] if known else default)
+    for what, url in known:
+        if value != url:
+            raise SettingsError(f"{name}: {value} contradicts {what} ({url}); they must name the same URL")
+    return value
+
+
+def identity_and_audience(prefix: str, base: ServiceSettings, issuer: str | None, audience: str | None,
+                          environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A resource server's view of identity: ``<PREFIX>_IDENTITY_ISSUER`` (default: identity's URL, so it
+    follows ``IDENTITY_PORT``) and ``<PREFIX>_AUDIENCE`` (default: this service's public URL), which must
+    be what identity puts in the tokens it mints for it (``IDENTITY_<PREFIX>_AUDIENCE``)."""
+    env = os.environ if environ is None else environ
+    issuer = agreed(f"{prefix}_IDENTITY_ISSUER", issuer, ("identity's URL", stated_url("identity", env)),
+                    default=local_url("identity") if base.common.is_dev else None)
+    if issuer is None:
+        raise SettingsError(f"{prefix}_IDENTITY_ISSUER: required outside dev (or IDENTITY_PUBLIC_URL)")
+    minted = f"IDENTITY_{prefix}_AUDIENCE"
+    audience = agreed(f"{prefix}_AUDIENCE", audience or base.public_url, (minted, env.get(minted)))
+    return {"identity_issuer": issuer, "audience": audience}
+
+
+# The suite's services and where each listens by default (services/__init__.py starts them in this order).
+DEFAULT_PORTS = {"identity": 8001, "registration": 8002, "notifications": 8003, "records": 8004}
+
+
 def service_schema(prefix: str, default_port: int, service: str) -> Schema:
     fields_ = {
         "database_url": url_field(f"{prefix}_DATABASE_URL", schemes={"postgresql", "postgres", "postgresql+psycopg", "sqlite"},

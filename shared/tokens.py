@@ -41,7 +41,13 @@ _REGISTRIES = {alg: JWSRegistry(algorithms=[alg]) for alg in ALLOWED_ALGORITHMS}
 
 
 class TokenError(Exception):
-    """The token is not acceptable: answer 401 ``invalid_token``. The message is for the log only."""
+    """The token is not acceptable: answer 401 ``invalid_token``. The message is for the log only;
+    ``hint``, when set, is safe to send as the ``error_description`` (it is set only for a token whose
+    signature checked out, so it tells nothing a forger could use)."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class VerifierUnavailable(Exception):
@@ -170,14 +176,17 @@ class AccessTokenVerifier:
     def _check_claims(self, claims: dict[str, Any]) -> None:
         now = self.clock()
         if claims.get("iss") != self.issuer:
-            raise TokenError("wrong issuer")
+            raise TokenError(f"wrong issuer {claims.get('iss')!r}, expected {self.issuer!r}",
+                             hint=f"The token was issued by {claims.get('iss')}; this API trusts {self.issuer}.")
         audiences = claims.get("aud")
         audiences = audiences if isinstance(audiences, list) else [audiences]
         if self.audience not in audiences:
-            raise TokenError("wrong audience")
+            raise TokenError(f"wrong audience {audiences!r}, expected {self.audience!r}",
+                             hint=f"The token is for {', '.join(map(str, audiences))}; this API accepts tokens "
+                                  f"for {self.audience}.")
         exp = claims.get("exp")
         if not _number(exp) or exp + self.leeway <= now:
-            raise TokenError("expired or without exp")
+            raise TokenError("expired or without exp", hint="The access token has expired.")
         for name in ("nbf", "iat"):
             value = claims.get(name)
             if value is not None and (not _number(value) or value - self.leeway > now):

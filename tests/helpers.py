@@ -1,7 +1,10 @@
 """Helpers that read as protocol steps."""
 from __future__ import annotations
 
+import socket
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections import Counter
 from urllib.parse import urlsplit, urlunsplit
@@ -10,6 +13,28 @@ from kombu import Queue, binding
 
 from shared.messaging.broker import connect
 from shared.messaging.topology import EVENTS_EXCHANGE
+
+
+def free_ports(count: int) -> list[int]:
+    """*count* distinct ports free on 127.0.0.1 right now."""
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def http_status(url: str) -> int:
+    """The status a GET of *url* answers; 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):

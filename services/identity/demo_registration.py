@@ -10,6 +10,7 @@ from typing import Mapping
 from sqlalchemy.orm import Session
 
 from services.identity.domain import clients, secrets
+from shared.settings import local_url, stated_url
 
 CLIENT_ID = "carekey-registration"
 DEV_SECRET = "dev-registration-client-secret-change-me"  # = services.registration.settings.DEV_CLIENT_SECRET
@@ -18,7 +19,7 @@ DEV_SECRET = "dev-registration-client-secret-change-me"  # = services.registrati
 def seed_registration_client(session: Session, environ: Mapping[str, str] | None = None) -> list[str]:
     environ = os.environ if environ is None else environ
     client_id = environ.get("REGISTRATION_CLIENT_ID") or CLIENT_ID
-    public = (environ.get("REGISTRATION_PUBLIC_URL") or "http://127.0.0.1:8002").rstrip("/")
+    public = stated_url("registration", environ) or local_url("registration")  # follows REGISTRATION_PORT
     wanted = clients.ClientSpec(name="CareKey registration", redirect_uris=[f"{public}/oidc/callback"],
                                 first_party=True, scope="openid profile identity:accounts",
                                 grant_types=["authorization_code", "client_credentials"], subject_type="public",

@@ -9,11 +9,11 @@ from typing import Mapping
 
 from marshmallow import fields, validate
 
-from shared.settings import (EnvSchema, JsonObject, ServiceSettings, SettingsError, check_secret, env_field,
-                             load_service_settings, load_settings)
+from shared.settings import (DEFAULT_PORTS, EnvSchema, JsonObject, ServiceSettings, SettingsError, agreed, check_secret,
+                             env_field, load_service_settings, load_settings, local_url, stated_url)
 
 NAME = "identity"
-DEFAULT_PORT = 8001
+DEFAULT_PORT = DEFAULT_PORTS[NAME]
 DEV_KEY_ENCRYPTION_KEY = "ZGV2LWNoYW5nZS1tZS1rZXktZW5jcnlwdGlvbi1rZXk="  # "dev-change-me-key-encryption-key"
 
 
@@ -119,8 +119,12 @@ def load(environ: Mapping[str, str] | None = None) -> IdentitySettings:
         except ValueError as exc:
             raise SettingsError(f"IDENTITY_PASSWORD_POLICY_OVERRIDES: {practice}: {exc}") from None
     env = os.environ if environ is None else environ
-    values["records_audience"] = (values["records_audience"] or env.get("RECORDS_PUBLIC_URL")
-                                  or "http://127.0.0.1:8004").rstrip("/")
-    values["registration_audience"] = (values["registration_audience"] or env.get("REGISTRATION_PUBLIC_URL")
-                                       or "http://127.0.0.1:8002").rstrip("/")
+    # the audiences of the tokens identity mints: what records and registration expect, wherever they listen
+    for peer in ("records", "registration"):
+        name, theirs = f"IDENTITY_{peer.upper()}_AUDIENCE", f"{peer.upper()}_AUDIENCE"
+        counterpart = (theirs, env.get(theirs)) if env.get(theirs) else (f"{peer}'s URL", stated_url(peer, env))
+        values[f"{peer}_audience"] = agreed(name, values[f"{peer}_audience"], counterpart,
+                                            default=local_url(peer) if base.common.is_dev else None)
+        if values[f"{peer}_audience"] is None:
+            raise SettingsError(f"{name}: required outside dev (or {peer.upper()}_PUBLIC_URL)")
     return IdentitySettings(base=base, **values)

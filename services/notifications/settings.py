@@ -6,10 +6,11 @@ from typing import Mapping
 
 from marshmallow import fields, validate
 
-from shared.settings import EnvSchema, ServiceSettings, SettingsError, env_field, load_service_settings, load_settings
+from shared.settings import (DEFAULT_PORTS, EnvSchema, ServiceSettings, SettingsError, env_field, load_service_settings,
+                             load_settings)
 
 NAME = "notifications"
-DEFAULT_PORT = 8003
+DEFAULT_PORT = DEFAULT_PORTS[NAME]
 
 
 class NotificationsSchema(EnvSchema):

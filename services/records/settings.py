@@ -7,11 +7,11 @@ from typing import Any, Mapping
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from shared.settings import (EnvSchema, ServiceSettings, SettingsError, check_secret, env_field, load_service_settings,
-                             load_settings, url_field)
+from shared.settings import (DEFAULT_PORTS, EnvSchema, ServiceSettings, SettingsError, check_secret, env_field,
+                             identity_and_audience, load_service_settings, load_settings, url_field)
 
 NAME = "records"
-DEFAULT_PORT = 8004
+DEFAULT_PORT = DEFAULT_PORTS[NAME]
 
 
 class FhirSourceSchema(Schema):
@@ -26,8 +26,7 @@ class FhirSourceSchema(Schema):
 
 class RecordsSchema(EnvSchema):
     identity_internal_url = url_field("RECORDS_IDENTITY_INTERNAL_URL", schemes={"http", "https"}, load_default=None)
-    identity_issuer = url_field("RECORDS_IDENTITY_ISSUER", schemes={"http", "https"},
-                                dev_default="http://127.0.0.1:8001")
+    identity_issuer = url_field("RECORDS_IDENTITY_ISSUER", schemes={"http", "https"}, load_default=None)
     audience = url_field("RECORDS_AUDIENCE", schemes={"http", "https"}, load_default=None)
     introspect = env_field(fields.Boolean, "RECORDS_INTROSPECT", load_default=False)
     introspect_client_id = env_field(fields.String, "RECORDS_INTROSPECT_CLIENT_ID", load_default=None)
@@ -85,9 +84,8 @@ class RecordsSettings:
 def load(environ: Mapping[str, str] | None = None) -> RecordsSettings:
     base = load_service_settings(NAME, DEFAULT_PORT, environ)
     values = load_settings(RecordsSchema(), environ)
-    values["identity_issuer"] = values["identity_issuer"].rstrip("/")
     values["identity_internal_url"] = (values["identity_internal_url"] or "").rstrip("/") or None
-    values["audience"] = (values["audience"] or base.public_url).rstrip("/")
+    values.update(identity_and_audience("RECORDS", base, values["identity_issuer"], values["audience"], environ))
     values["fhir_sources"] = _fhir_sources(values["fhir_sources"], env=base.common.env)
     if base.common.env == "prod" and not values["identity_issuer"].startswith("https://"):
         raise SettingsError("RECORDS_IDENTITY_ISSUER: must be https:// in prod")

@@ -6,18 +6,17 @@ from typing import Mapping
 
 from marshmallow import fields, validate
 
-from shared.settings import (EnvSchema, ServiceSettings, SettingsError, check_secret, env_field,
-                             load_service_settings, load_settings, url_field)
+from shared.settings import (DEFAULT_PORTS, EnvSchema, ServiceSettings, SettingsError, check_secret, env_field,
+                             identity_and_audience, load_service_settings, load_settings, url_field)
 
 NAME = "registration"
-DEFAULT_PORT = 8002
+DEFAULT_PORT = DEFAULT_PORTS[NAME]
 DEV_CLIENT_ID = "carekey-registration"
 DEV_CLIENT_SECRET = "dev-registration-client-secret-change-me"
 
 
 class RegistrationSchema(EnvSchema):
-    identity_issuer = url_field("REGISTRATION_IDENTITY_ISSUER", schemes={"http", "https"},
-                                dev_default="http://127.0.0.1:8001")
+    identity_issuer = url_field("REGISTRATION_IDENTITY_ISSUER", schemes={"http", "https"}, load_default=None)
     identity_internal_url = url_field("REGISTRATION_IDENTITY_INTERNAL_URL", schemes={"http", "https"},
                                       load_default=None)
     client_id = env_field(fields.String, "REGISTRATION_CLIENT_ID", dev_default=DEV_CLIENT_ID)
@@ -55,9 +54,9 @@ class RegistrationSettings:
 def load(environ: Mapping[str, str] | None = None) -> RegistrationSettings:
     base = load_service_settings(NAME, DEFAULT_PORT, environ)
     values = load_settings(RegistrationSchema(), environ)
-    values["identity_issuer"] = values["identity_issuer"].rstrip("/")
     values["identity_internal_url"] = (values["identity_internal_url"] or "").rstrip("/") or None
-    values["audience"] = (values["audience"] or base.public_url).rstrip("/")
+    values.update(identity_and_audience("REGISTRATION", base, values["identity_issuer"], values["audience"],
+                                        environ))
     if not (values["client_id"] and values["client_secret"]):
         raise SettingsError("REGISTRATION_CLIENT_ID: required, with REGISTRATION_CLIENT_SECRET")
     check_secret("REGISTRATION_CLIENT_SECRET", values["client_secret"], env=base.common.env)

@@ -19,12 +19,9 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,30 +40,15 @@ from tests.browser.messages import Mailbox, body_of, code_in, link_in  # noqa: F
 from tests.fakes import twilio as twilio_fake
 from tests.fakes.smtp import FakeSmtp
 from tests.fakes.twilio import FakeTwilio
+from tests.helpers import free_ports, http_status
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 90.0
 TESTS_CLIENT_SCOPE = "identity:accounts"
 
 
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
-def _status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return 0
 
 
 @dataclass
@@ -189,7 +171,7 @@ class RunningSuite:
                 process = self.processes[name]
                 if not process.alive():
                     raise RuntimeError(f"{name} exited ({process.popen.returncode}):\n{process.tail()}")
-                if process.ready_url is None or _status(process.ready_url) == 200:
+                if process.ready_url is None or http_status(process.ready_url) == 200:
                     waiting.remove(name)
             if waiting and time.monotonic() > deadline:
                 raise RuntimeError(f"not ready after {timeout:.0f}s: {', '.join(waiting)}\n" +
@@ -272,10 +254,8 @@ def launch(backends: Backends, worker: str, tmp: Path, artifacts: Path, stack: c
     env.update({
         "CAREKEY_ENV": "test", "AMQP_URL": amqp_url, "LOG_JSON": "false", "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT),
-        "RECORDS_IDENTITY_ISSUER": urls["identity"], "IDENTITY_RECORDS_AUDIENCE": urls["records"],
-        # registration signs people in at identity and calls its internal API; identity names it as the
-        # audience of registration:* tokens and seeds its client with this callback
-        "REGISTRATION_IDENTITY_ISSUER": urls["identity"], "REGISTRATION_PUBLIC_URL": urls["registration"],
+        # only the ports below say where each service is: every issuer, audience, callback and link one
+        # service derives from another's follows them (as with `IDENTITY_PORT=9001 make run`)
         # notifications: real SMTP to the fake, texts and calls to the fake Twilio
         "NOTIFICATIONS_EMAIL_BACKEND": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port),
         "NOTIFICATIONS_SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": twilio_fake.ACCOUNT_SID,

@@ -173,3 +173,37 @@ def test_openapi_document_describes_the_api(registration_server):
     app_rules = {rule.rule.replace("<", "{").replace(">", "}") for rule in registration_server.app.url_map.iter_rules()
                  if rule.rule.startswith("/api/")}
     assert app_rules == {p for p in document["paths"] if p.startswith("/api/")}
+
+
+def test_a_token_meant_for_another_service_is_refused_with_a_hint(registration_server, identity_server, suite):
+    """A token identity minted for someone else (here its own internal API) names its audience and the one
+    this API accepts, so an operator whose settings disagree sees why, not a bare 401."""
+    from services.identity.domain import clients
+    from shared.database import make_session_factory, transaction
+    with transaction(make_session_factory(suite.engines["identity"])) as session:
+        client, secret = clients.create_client(session, clients.ClientSpec(name="Accounts", scope="identity:accounts"))
+    token = requests.post(f"{identity_server.url}/token", auth=(client.client_id, secret), timeout=10,
+                          data={"grant_type": "client_credentials", "scope": "identity:accounts"}).json()["access_token"]
+    response = requests.get(f"{registration_server.url}/api/practices", timeout=10,
+                            headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401 and response.json()["code"] == "invalid_token"
+    expected = registration_server.settings.audience
+    assert response.json()["detail"] == (f"The token is for {identity_server.url}; this API accepts tokens for "
+                                         f"{expected}.")
+    assert f"this API accepts tokens for {expected}" in response.headers["WWW-Authenticate"]
+    forged = requests.get(f"{registration_server.url}/api/practices", headers={"Authorization": "Bearer a.b.c"},
+                          timeout=10)
+    assert forged.json()["detail"] == "The access token is not valid.", "no hint without a good signature"
+
+
+def test_registration_refuses_to_sign_people_in_through_an_identity_that_is_not_its_issuer(
+        registration_server, identity_server):
+    """What answers at identity's address must say it is the configured issuer (OIDC Discovery §4.3): on a
+    shared machine another suite's identity on the default port is not ours."""
+    import dataclasses
+    from services import registry
+    settings = dataclasses.replace(registration_server.settings, identity_issuer="http://127.0.0.1:8001",
+                                   identity_internal_url=identity_server.url)
+    page = registry.create_app("registration", settings).test_client().get("/oidc/login?next=/")
+    assert page.status_code == 503 and "Sign-in is unavailable" in page.get_data(as_text=True)
+    assert "Location" not in page.headers

@@ -17,6 +17,9 @@ PROD = {
     "IDENTITY_PUBLIC_URL": "https://id.carekey.example",
     "IDENTITY_KEY_ENCRYPTION_KEY": base64.b64encode(bytes(range(32))).decode(),
     "IDENTITY_PAIRWISE_SALT": "p" * 40,
+    # identity mints tokens for these two: their URLs are their audiences
+    "RECORDS_PUBLIC_URL": "https://records.carekey.example",
+    "REGISTRATION_PUBLIC_URL": "https://register.carekey.example",
 }
 
 
@@ -78,3 +81,49 @@ def test_placeholder_secret_is_allowed_in_dev_with_a_loud_warning(caplog, monkey
     settings = registry.settings("records", {"RECORDS_SECRET_KEY": "records-change-me-placeholder-value-123"})
     assert settings.secret_key.startswith("records-change-me")
     assert any("RECORDS_SECRET_KEY" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+
+
+def test_a_moved_port_moves_every_url_derived_from_it():
+    moved = {"IDENTITY_PORT": "9001", "REGISTRATION_PORT": "9002", "RECORDS_PORT": "9004"}
+    identity = registry.settings("identity", moved)
+    assert (identity.issuer, identity.registration_audience, identity.records_audience) == (
+        "http://127.0.0.1:9001", "http://127.0.0.1:9002", "http://127.0.0.1:9004")
+    registration = registry.settings("registration", moved)
+    assert (registration.identity_issuer, registration.audience) == ("http://127.0.0.1:9001", "http://127.0.0.1:9002")
+    records = registry.settings("records", moved)
+    assert (records.identity_issuer, records.audience) == ("http://127.0.0.1:9001", "http://127.0.0.1:9004")
+    # a public URL wins over a host and port
+    assert registry.settings("registration", {**moved, "IDENTITY_PUBLIC_URL": "https://id.example/"}
+                             ).identity_issuer == "https://id.example"
+
+
+@pytest.mark.parametrize("service, environ, named", [
+    ("registration", {"IDENTITY_PORT": "9001", "REGISTRATION_IDENTITY_ISSUER": "http://127.0.0.1:8001"},
+     "REGISTRATION_IDENTITY_ISSUER: http://127.0.0.1:8001 contradicts identity's URL (http://127.0.0.1:9001)"),
+    ("records", {"IDENTITY_PUBLIC_URL": "https://id.example", "RECORDS_IDENTITY_ISSUER": "https://other.example"},
+     "RECORDS_IDENTITY_ISSUER: https://other.example contradicts identity's URL"),
+    ("identity", {"REGISTRATION_PORT": "9002", "IDENTITY_REGISTRATION_AUDIENCE": "http://127.0.0.1:8002"},
+     "IDENTITY_REGISTRATION_AUDIENCE: http://127.0.0.1:8002 contradicts registration's URL"),
+    ("identity", {"RECORDS_AUDIENCE": "https://api.example", "IDENTITY_RECORDS_AUDIENCE": "https://records.example"},
+     "IDENTITY_RECORDS_AUDIENCE: https://records.example contradicts RECORDS_AUDIENCE"),
+    ("registration", {"REGISTRATION_PORT": "9002", "IDENTITY_REGISTRATION_AUDIENCE": "http://127.0.0.1:8002"},
+     "REGISTRATION_AUDIENCE: http://127.0.0.1:9002 contradicts IDENTITY_REGISTRATION_AUDIENCE"),
+    ("records", {"IDENTITY_RECORDS_AUDIENCE": "https://records.example"},
+     "RECORDS_AUDIENCE: http://127.0.0.1:8004 contradicts IDENTITY_RECORDS_AUDIENCE"),
+])
+def test_issuer_and_audience_settings_that_contradict_each_other_stop_the_service(service, environ, named):
+    with pytest.raises(SettingsError) as refused:
+        registry.settings(service, environ)
+    assert named in str(refused.value)
+
+
+def test_outside_dev_the_issuer_and_audiences_are_never_guessed():
+    with pytest.raises(SettingsError, match="IDENTITY_RECORDS_AUDIENCE: required outside dev"):
+        registry.settings("identity", {k: v for k, v in PROD.items() if k != "RECORDS_PUBLIC_URL"})
+    prod = {"CAREKEY_ENV": "prod", "AMQP_URL": PROD["AMQP_URL"], "REGISTRATION_SECRET_KEY": "r" * 40,
+            "REGISTRATION_DATABASE_URL": "postgresql://r@db/r", "REGISTRATION_PUBLIC_URL": "https://register.example",
+            "REGISTRATION_CLIENT_ID": "carekey-registration", "REGISTRATION_CLIENT_SECRET": "s" * 40}
+    with pytest.raises(SettingsError, match="REGISTRATION_IDENTITY_ISSUER: required outside dev"):
+        registry.settings("registration", prod)
+    assert registry.settings("registration", {**prod, "IDENTITY_PUBLIC_URL": "https://id.example"}
+                             ).identity_issuer == "https://id.example"

@@ -42,7 +42,7 @@ def token_context() -> TokenContext:
         claims = services().verifier.verify(token.strip())
     except TokenError as exc:
         log.info("access token refused", extra={"reason": str(exc)})
-        raise Unauthenticated() from None
+        raise Unauthenticated(exc.hint) from None
     except VerifierUnavailable:
         raise VerificationUnavailable() from None
     g.records_token = TokenContext.from_claims(claims)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import g, jsonify, request
+from flask import current_app, g, jsonify, request
 
 from services.registration.web.context import services
 from shared.tokens import TokenError, VerifierUnavailable
@@ -16,7 +16,8 @@ MATCH = "registration:match"
 def _bearer_error(status: int, error: str | None, description: str, scope: str | None = None):
     challenge = 'Bearer realm="carekey-registration"'
     if error:
-        challenge += f', error="{error}", error_description="{description}"'
+        quoted = description.replace("\\", "").replace('"', "'")
+        challenge += f', error="{error}", error_description="{quoted}"'
     if scope:
         challenge += f', scope="{scope}"'
     body = {"type": "about:blank", "title": "Sign-in needed" if status == 401 else "Not allowed", "status": status,
@@ -41,8 +42,9 @@ def require_scope(*accepted: str):
                 return _bearer_error(401, "invalid_request", "Send the token as: Authorization: Bearer <token>.")
             try:
                 claims = services().verifier.verify(token.strip())
-            except TokenError:
-                return _bearer_error(401, "invalid_token", "The access token is not valid.")
+            except TokenError as exc:
+                current_app.logger.info("operator token refused", extra={"reason": str(exc)})
+                return _bearer_error(401, "invalid_token", exc.hint or "The access token is not valid.")
             except VerifierUnavailable:
                 response = jsonify({"type": "about:blank", "title": "Temporarily unavailable", "status": 503,
                                     "code": "unavailable", "detail": "Tokens cannot be checked right now."})

@@ -25,6 +25,10 @@ def install(app: Flask, settings) -> None:
     app.extensions["carekey.registration.oauth"] = oauth
 
 
+class WrongIssuer(Exception):
+    """What answers at identity's address is not the identity this service was configured with."""
+
+
 BACK_END = ("token_endpoint", "userinfo_endpoint", "jwks_uri", "revocation_endpoint", "introspection_endpoint")
 
 
@@ -34,6 +38,10 @@ def _client():
     client = current_app.extensions["carekey.registration.oauth"].carekey
     settings = current_app.extensions["carekey.settings"]
     metadata = client.load_server_metadata()
+    if metadata.get("issuer") != settings.identity_issuer:  # OpenID Connect Discovery 1.0 §4.3
+        client.server_metadata.pop("_loaded_at", None)  # fetched again next time: identity may have been fixed
+        raise WrongIssuer(f"{settings.identity_reach} says it is {metadata.get('issuer')!r}, "
+                          f"expected REGISTRATION_IDENTITY_ISSUER {settings.identity_issuer!r}")
     if settings.identity_internal_url and not metadata.get("_internal"):
         for name in BACK_END:
             value = metadata.get(name)
@@ -54,6 +62,10 @@ def login():
     session[NEXT] = _safe_next(request.args.get("next"))
     try:
         return _client().authorize_redirect(url_for("oidc.callback", _external=True))
+    except WrongIssuer as exc:
+        current_app.logger.error("refusing to sign in through the wrong identity: %s", exc)
+        return message("Sign-in is unavailable", "We can't reach CareKey sign-in right now. Try again in a minute.",
+                       503)
     except Exception:
         current_app.logger.warning("identity's discovery document is unreachable", exc_info=True)
         return message("Sign-in is unavailable", "We can't reach CareKey sign-in right now. Try again in a minute.",
