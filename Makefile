@@ -8,7 +8,7 @@ CHROMIUM ?= /usr/bin/chromium
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser run test check lock bench bench-match clean
+.PHONY: help install tools run test check lock bench bench-match clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -22,16 +22,17 @@ $(STAMP): requirements-dev.lock pyproject.toml
 
 install: $(STAMP) ## Create or update the virtual environment from the lock file
 
-browser: ## Install Debian's Chromium for the browser tests (as root; Playwright never downloads one)
-	@test -x $(CHROMIUM) || { \
+tools: ## Install what the tests drive from Debian (as root): Chromium for the browser tests, wrk for the bench run
+	@missing=""; test -x $(CHROMIUM) || missing="chromium"; command -v wrk >/dev/null || missing="$$missing wrk"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "Chromium is missing: install Debian's chromium package (the browser tests skip without it)"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "Missing: $$missing (Debian packages; the tests that need them skip without CI, fail under it)"; fi; fi
 
 run: install ## Run the whole suite locally: SQLite files and an embedded queue under var/
 	$(BIN)/carekey run
 
-test: install browser ## Run every test (real PostgreSQL/RabbitMQ when DATABASE_URL/AMQP_URL are set)
+test: install tools ## Run every test (real PostgreSQL/RabbitMQ when DATABASE_URL/AMQP_URL are set)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 check: install ## Fail when a service's models and migrations disagree (on the embedded databases)

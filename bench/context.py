@@ -230,7 +230,9 @@ class Context:
         return self.measure_limit(key, *self._probes()[key])
 
     def limit(self, row: Row, key: str) -> None:
-        self.measured(key)
+        """Put limit *key* beside *row*: measured already by its flow (``measure_limit``), or a standard one."""
+        if key not in self.limits:
+            self.measured(key)
         row.limit_name, row.limit_value = self.limits[key]
 
     def _ceiling_alone(self, title: str, name: str, app: str, script: str, env: dict, connections: int) -> Row:

@@ -3,6 +3,7 @@ bench/wrk/. Installs wrk with apt-get when it is missing (as root), else says ho
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -54,7 +55,8 @@ class WrkResult:
 
 def run_wrk(processes: Processes, name: str, url: str, script: str, *, seconds: float, connections: int,
             threads: int, env: dict | None = None, timeout_s: int = 10) -> WrkResult:
-    argv = [ensure_wrk(), "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s",
+    # wrk takes whole seconds only ("0.5s" is refused): a shorter run is one second
+    argv = [ensure_wrk(), "-t", str(threads), "-c", str(connections), "-d", f"{max(1, math.ceil(seconds))}s",
             "--timeout", f"{timeout_s}s", "-s", str(WRK_DIR / script), url]
     full_env = {**os.environ, "BENCH_WRK_DIR": str(WRK_DIR), "BENCH_THREADS": str(threads), **(env or {})}
     started = processes.start(f"wrk-{name}", argv, full_env)

@@ -37,8 +37,15 @@ from bench.suite import (Processes, drop_database, fresh_database, gunicorn_sett
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_SWEEP = "gthread:2:4,gthread:4:2,gthread:4:1,gthread:3:2,sync:4:1"
 SWEEP_FLOWS = ("http_ceiling", "discovery", "client_credentials", "refresh_token", "records_read")
-DATABASES = {"identity": "carekey_bench_identity", "records": "carekey_bench_records",
-             "notifications": "carekey_bench_notifications", "registration": "carekey_bench_registration"}
+SERVICE_DATABASES = ("identity", "records", "notifications", "registration")
+
+
+def database_names(prefix: str = "carekey_bench") -> dict[str, str]:
+    """Each service's bench database: ``<prefix>_<service>`` (``--database-prefix``)."""
+    return {service: f"{prefix}_{service}" for service in SERVICE_DATABASES}
+
+
+DATABASES = database_names()
 # Kept between runs (not dropped at the end, even without --keep): registration's database holds the
 # 1,000,000-patient roster of the match flow, minutes to load, reused while it checks out
 # (bench/match_flow.py); --fresh-roster reloads it, --drop-roster drops it at the end like the others.
@@ -74,6 +81,10 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Options]:
     parser.add_argument("--sweep", nargs="?", const=DEFAULT_SWEEP, metavar="CLASS:WORKERS:THREADS,...",
                         help="run the flows once per gunicorn configuration and compare them "
                              f"(default {DEFAULT_SWEEP}; without --only: flows {','.join(SWEEP_FLOWS)})")
+    parser.add_argument("--database-prefix", default="carekey_bench",
+                        help="bench databases are <prefix>_<service> (default %(default)s)")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="where the JSON results go (default bench/results)")
     parser.add_argument("--label", default=os.environ.get("BENCH_LABEL", ""),
                         help="machine conditions, stored with the results (e.g. 'quiet')")
     args = parser.parse_args(argv)
@@ -87,15 +98,16 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Options]:
     return args, options
 
 
-def environments(options: Options, admin_url: str, amqp_url: str, services: set[str]) -> dict[str, dict]:
+def environments(options: Options, admin_url: str, amqp_url: str, services: set[str],
+                 databases: dict[str, str] = DATABASES) -> dict[str, dict]:
     base = {**os.environ, "CAREKEY_ENV": "test", "LOG_LEVEL": "WARNING", "AMQP_URL": amqp_url}
     base.pop("PROMETHEUS_MULTIPROC_DIR", None)
     base.pop("DATABASE_POOL", None)  # the services' own connection pools, as deployed by default
     identity_url = f"http://127.0.0.1:{options.base_port + Context.PORTS['identity']}"
     records_url = f"http://127.0.0.1:{options.base_port + Context.PORTS['records']}"
     registration_url = f"http://127.0.0.1:{options.base_port + Context.PORTS['registration']}"
-    urls = {name: (roster_database(admin_url, DATABASES[name], options) if name in KEPT_DATABASES
-                   else fresh_database(admin_url, DATABASES[name])) for name in DATABASES if name in services}
+    urls = {name: (roster_database(admin_url, databases[name], options) if name in KEPT_DATABASES
+                   else fresh_database(admin_url, databases[name])) for name in databases if name in services}
     env = {
         "identity": {**base, "IDENTITY_DATABASE_URL": urls.get("identity", ""), "IDENTITY_PUBLIC_URL": identity_url,
                      "IDENTITY_RECORDS_AUDIENCE": records_url, "IDENTITY_REGISTRATION_AUDIENCE": registration_url,
@@ -116,7 +128,7 @@ def environments(options: Options, admin_url: str, amqp_url: str, services: set[
 def migrate(env: dict[str, dict], services: set[str]) -> None:
     from services import registry
     from shared.migrations import upgrade
-    for name in DATABASES:
+    for name in SERVICE_DATABASES:
         if name in services:
             upgrade(registry.migrations(name, registry.settings(name, env[name])))
 
@@ -222,6 +234,7 @@ def main(argv=None) -> int:
     processes = Processes(work_dir / "logs")
     install_cleanup(processes)
     services = {s for f in selected for s in f.services}
+    databases = database_names(args.database_prefix)
     machine = {"cores": os.cpu_count(), "python": platform.python_version(), "host": platform.node(),
                "load_before": os.getloadavg(), "neighbours_busy_cores_before": round(neighbours_busy(), 2),
                "label": args.label}
@@ -233,7 +246,7 @@ def main(argv=None) -> int:
     failures: list[str] = []
     ctx = None
     try:
-        env = environments(options, admin, amqp, services)
+        env = environments(options, admin, amqp, services, databases)
         migrate(env, services)
         seed = None
         if "identity" in services:
@@ -242,7 +255,7 @@ def main(argv=None) -> int:
         if "records" in services:
             from bench.seed import seed_records
             seed_records(env["records"])
-        ctx = Context(options, processes, env, seed, amqp, work_dir, admin, list(DATABASES.values()))
+        ctx = Context(options, processes, env, seed, amqp, work_dir, admin, list(databases.values()))
         for flow in selected:
             print(f"bench: {flow.name} …", flush=True)
             try:
@@ -261,10 +274,10 @@ def main(argv=None) -> int:
     finally:
         processes.stop_all()
         if not args.keep:
-            for name in DATABASES:
+            for name in databases:
                 if name in services and (name not in KEPT_DATABASES or args.drop_roster):
                     try:
-                        drop_database(admin, DATABASES[name])
+                        drop_database(admin, databases[name])
                     except Exception:  # the database may be in use by a neighbour's inspection
                         pass
     rows += getattr(ctx, "extra_rows", []) if ctx else []
@@ -274,10 +287,10 @@ def main(argv=None) -> int:
               "options": options.__dict__, "limits": {k: {"name": n, "per_second": round(v, 1)}
                                                      for k, (n, v) in (ctx.limits.items() if ctx else [])},
               "flows": [r.as_dict() for r in rows], "failures": failures, "markdown": markdown(rows)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{started_at:%Y%m%dT%H%M%SZ}.json"
+    args.results.mkdir(parents=True, exist_ok=True)
+    path = args.results / f"{started_at:%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    (args.results / "latest.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
     print()
     print(table(rows))
     for r in rows:
@@ -288,7 +301,7 @@ def main(argv=None) -> int:
     print(f"machine: {machine['cores']} cores, busy with others before: {machine['neighbours_busy_cores_before']} "
           f"cores, load {machine['load_before'][0]:.2f} → {machine['load_after'][0]:.2f}"
           f"{' (' + args.label + ')' if args.label else ''}")
-    print(f"results: {path.relative_to(ROOT)} (and bench/results/latest.json)")
+    print(f"results: {path} (and latest.json beside it)")
     for failure in failures:
         print(f"FAILED {failure}", file=sys.stderr)
     if failures:

@@ -4,6 +4,9 @@
 2. otherwise testcontainers, when a Docker engine answers;
 3. otherwise the embedded backends: SQLite files and kombu's SQLAlchemy transport.
 
+``CAREKEY_TEST_BACKENDS=embedded`` asks for the embedded backends by name (CI runs them too, so a
+newcomer's ``make test`` cannot rot unseen); with it, ``DATABASE_URL``/``AMQP_URL`` must be unset.
+
 With PostgreSQL every test worker gets its own database per service, created afresh and migrated
 once with Alembic.
 """
@@ -82,6 +85,11 @@ def _docker_answers() -> bool:
 
 
 def select_backends(tmp: Path) -> Backends:
+    embedded = Backends("embedded", None, f"sqlalchemy+sqlite:///{tmp / 'broker.sqlite'}")
+    if os.environ.get("CAREKEY_TEST_BACKENDS") == "embedded":  # asked for by name (CI's second pass)
+        if os.environ.get("DATABASE_URL") or os.environ.get("AMQP_URL"):
+            raise RuntimeError("CAREKEY_TEST_BACKENDS=embedded: unset DATABASE_URL and AMQP_URL")
+        return embedded
     database_url, amqp_url = os.environ.get("DATABASE_URL"), os.environ.get("AMQP_URL")
     if database_url or amqp_url:
         if not (database_url and amqp_url):
@@ -92,7 +100,7 @@ def select_backends(tmp: Path) -> Backends:
         raise RuntimeError("CI must run on real backends: set DATABASE_URL and AMQP_URL")
     if _docker_answers():
         return _containers()
-    return Backends("embedded", None, f"sqlalchemy+sqlite:///{tmp / 'broker.sqlite'}")
+    return embedded
 
 
 def _containers() -> Backends:
