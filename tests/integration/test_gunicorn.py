@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_make_run import free_ports, status
+from tests.helpers import free_ports, http_status
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,12 +29,12 @@ def test_service_serves_under_gunicorn_with_multiprocess_metrics(suite, service,
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
-        while status(f"{base}/readyz") != 200 and time.monotonic() < deadline:
+        while http_status(f"{base}/readyz") != 200 and time.monotonic() < deadline:
             assert process.poll() is None, process.stderr.read()
             time.sleep(0.2)
-        assert status(f"{base}/readyz") == 200
+        assert http_status(f"{base}/readyz") == 200
         for _ in range(10):
-            status(f"{base}/healthz")
+            http_status(f"{base}/healthz")
         with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
             text = response.read().decode()
         line = next(l for l in text.splitlines()
