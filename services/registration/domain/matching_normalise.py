@@ -60,21 +60,20 @@ def normalise_name(value: str) -> str:
 
 def name_tokens(value: str) -> tuple[str, ...]:
     """The words of a normalised name without trailing generational suffixes."""
+    return split_suffix(value)[0]
+
+
+def split_suffix(value: str) -> tuple[tuple[str, ...], str]:
+    """The words of a normalised name and the generational suffix that ended it ("Smith Jr." ->
+    (("smith",), "jr"); "John III" -> (("john",), "iii")), or ""."""
     if not value:
-        return ()
+        return (), ""
     tokens = _fold(value).translate(_NAME_TABLE).split()
+    suffix = ""
     while len(tokens) > 1 and tokens[-1] in _SUFFIXES:
+        suffix = suffix or _SUFFIXES[tokens[-1]]
         tokens.pop()
-    return tuple(tokens)
-
-
-def name_suffix(*values: str) -> str:
-    """The generational suffix ending any of the names ("Smith Jr." -> "jr", "John III" -> "iii"), or ""."""
-    for value in values:
-        tokens = _fold(value).translate(_NAME_TABLE).split() if value else []
-        if len(tokens) > 1 and tokens[-1] in _SUFFIXES:
-            return _SUFFIXES[tokens[-1]]
-    return ""
+    return tuple(tokens), suffix
 
 
 def family_parts(tokens: tuple[str, ...]) -> frozenset[str]:
@@ -287,8 +286,8 @@ class Prepared(NamedTuple):
 @lru_cache(maxsize=8192)
 def prepare(person) -> Prepared:
     """Normalise a ``matching.Person`` once (cached on the frozen value)."""
-    given_words = name_tokens(person.given)
-    family_words = name_tokens(person.family)
+    given_words, given_suffix = split_suffix(person.given)
+    family_words, family_suffix = split_suffix(person.family)
     family = "".join(family_words)
     parts = family_parts(family_words)
     if len(family_words) == 1 and parts:
@@ -306,7 +305,7 @@ def prepare(person) -> Prepared:
         family=family, family_parts=parts, family_codes=codes,
         birth_date=birth, dob=birth.isoformat().replace("-", "") if birth else "",
         sex=normalise_sex(person.sex), zip=normalise_zip(person.zip),
-        city="".join(address_words(person.city)), phone=normalise_phone(person.phone),
+        city="".join(address_words(person.city)) if person.city else "", phone=normalise_phone(person.phone),
         email=normalise_email(person.email), address=" ".join(words), house=house, street=street,
-        suffix=name_suffix(person.family, person.given),
+        suffix=family_suffix or given_suffix,
     )

@@ -3,6 +3,7 @@ let a match over a million patients look at a few dozen candidates only, and the
 model (m and u probabilities, name frequencies: ``matching_model``) estimated from it on every import."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -102,6 +103,7 @@ def save_model(session: Session, practice_id: str, model: matching.Model) -> Non
         session.add(stored)
     stored.roster_size, stored.params, stored.estimated_at = model.size, model.as_dict(), now()
     session.flush()
+    _MODELS[practice_id] = (time.monotonic(), model)
 
 
 def refresh_model(session: Session, practice_id: str) -> matching.Model:
@@ -112,20 +114,19 @@ def refresh_model(session: Session, practice_id: str) -> matching.Model:
     return model
 
 
-# practice id -> (estimated_at, model): a model is read once per process and again only when it changed
-_MODELS: dict[str, tuple[object, matching.Model]] = {}
-_MODEL_VERSION = select(MatchingModel.estimated_at).where(MatchingModel.practice_id == bindparam("practice_id"))
+# practice id -> (when read, model): a process reads a practice's model again after MODEL_TTL seconds
+# (so an import elsewhere shows within that), the process that imports at once
+_MODELS: dict[str, tuple[float, matching.Model]] = {}
+MODEL_TTL = 10.0
+_MODEL_PARAMS = select(MatchingModel.params).where(MatchingModel.practice_id == bindparam("practice_id"))
 
 
 def model(session: Session, practice_id: str) -> matching.Model:
     """The practice's stored matching model (the priors until its first import)."""
-    version = session.execute(_MODEL_VERSION, {"practice_id": practice_id}).scalar()
-    if version is None:
-        return matching.PRIOR
     cached = _MODELS.get(practice_id)
-    if cached is None or cached[0] != version:
-        params = session.scalar(select(MatchingModel.params).where(MatchingModel.practice_id == practice_id))
-        cached = _MODELS[practice_id] = (version, matching.Model.from_dict(params))
+    if cached is None or time.monotonic() - cached[0] > MODEL_TTL:
+        params = session.execute(_MODEL_PARAMS, {"practice_id": practice_id}).scalar()
+        cached = _MODELS[practice_id] = (time.monotonic(), matching.Model.from_dict(params))
     return cached[1]
 
 
