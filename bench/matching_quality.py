@@ -181,7 +181,7 @@ def evaluate(roster: Mapping, cases: list[Case], thresholds: matching.Thresholds
     grades = {name: {"patients": _tally(), "non_patients": _tally()} for name in LEVELS}
     baseline = {"patients": _tally(), "non_patients": _tally()}
     unguarded = {"patients": _tally(), "non_patients": _tally()}  # posterior >= 0.999 alone
-    kinds: dict[str, dict] = defaultdict(lambda: {name: _tally() for name in LEVELS})
+    kinds: dict[str, dict] = defaultdict(lambda: {name: _tally() for name in (*LEVELS, "posterior alone")})
     blocked = 0
     wrong_certain: list[dict] = []
     misses: Counter = Counter()
@@ -203,9 +203,10 @@ def evaluate(roster: Mapping, cases: list[Case], thresholds: matching.Thresholds
             wrong_certain.append({"kind": case.kind or "-", "noise": list(case.noise), "patient": case.truth is not None})
         plain, plain_grade = decide(matching.rank(case.query, ((rid, roster[rid]) for rid in found), thresholds,
                                                   model=model, limit=2, guards=False))
-        unguarded[side]["queries"] += 1
-        if plain is not None and plain_grade == matching.CERTAIN:
-            unguarded[side]["right" if plain == case.truth else "wrong"] += 1
+        for tally in [unguarded[side]] + ([kinds[f"{side}: {case.kind}"]["posterior alone"]] if case.kind else []):
+            tally["queries"] += 1
+            if plain is not None and plain_grade == matching.CERTAIN:
+                tally["right" if plain == case.truth else "wrong"] += 1
         hits = exact.get(exact_key(case.query), [])
         baseline[side]["queries"] += 1
         if len(hits) == 1:
@@ -263,14 +264,16 @@ def _print(name: str, data: dict) -> None:
               f"{n['false_match_rate']:>8.2%}{g['precision']:>11.4%}")
     print("  patients not answered certain, by the first reason: " + ", ".join(
         f"{why} {count}" for why, count in data["patients_not_certain"].items()))
-    print("  look-alikes (certain | probable or better):")
+    print("  look-alikes (certain | probable or better | the posterior alone >= 0.999):")
     for kind, levels in data["look_alikes"].items():
-        c, pr = levels["certain"], levels["probable+"]
+        c, pr, alone = levels["certain"], levels["probable+"], levels["posterior alone"]
         if kind.startswith("patients"):
             print(f"    {kind:<34} {c['queries']:>5}: recall {c['recall']:.1%}, wrong {c['wrong']} | "
-                  f"recall {pr['recall']:.1%}, wrong {pr['wrong']}")
+                  f"recall {pr['recall']:.1%}, wrong {pr['wrong']} | recall {alone['recall']:.1%}, "
+                  f"wrong {alone['wrong']}")
         else:
-            print(f"    {kind:<34} {c['queries']:>5}: false {c['false_matches']} | false {pr['false_matches']}")
+            print(f"    {kind:<34} {c['queries']:>5}: false {c['false_matches']} | false {pr['false_matches']} | "
+                  f"false {alone['false_matches']}")
 
 
 def main(argv: list[str] | None = None) -> dict:
