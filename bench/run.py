@@ -37,9 +37,8 @@ from bench.suite import (Processes, drop_database, fresh_database, gunicorn_sett
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_SWEEP = "gthread:2:4,gthread:4:2,gthread:4:1,gthread:3:2,sync:4:1"
 SWEEP_FLOWS = ("http_ceiling", "discovery", "client_credentials", "refresh_token", "records_read")
-# BENCH_DB_PREFIX (default carekey_bench) keeps two people's runs on one server apart
-DATABASES = {name: f"{os.environ.get('BENCH_DB_PREFIX', 'carekey_bench')}_{name}"
-             for name in ("identity", "records", "notifications", "registration")}
+DATABASES = {"identity": "carekey_bench_identity", "records": "carekey_bench_records",
+             "notifications": "carekey_bench_notifications", "registration": "carekey_bench_registration"}
 # Kept between runs (not dropped at the end, even without --keep): registration's database holds the
 # 1,000,000-patient roster of the match flow, minutes to load, reused while it checks out
 # (bench/match_flow.py); --fresh-roster reloads it, --drop-roster drops it at the end like the others.

@@ -179,9 +179,11 @@ def _score(q: Prepared, c: Prepared, model: Model) -> _Scored:
 
 
 def _fields(scored: _Scored, model: Model) -> dict[str, float]:
+    """Each compared field's weight over its exact-agreement weight, -1..1 (an exact weight can be
+    near zero where everyone shares the value, say one zip: then only "agrees" or "not")."""
     weights = model.weights
     return {name: -1.0 if level == DISAGREE else round(max(-1.0, min(1.0, weights[name][level]
-                                                                       / weights[name][EXACT])), 3)
+                                                                       / max(weights[name][EXACT], 0.1))), 3)
             for name, level in scored.levels.items()}
 
 

@@ -96,7 +96,7 @@ def _people(session: Session, practice_id: str) -> Iterable[matching.Person]:
         yield person(row)
 
 
-def save_model(session: Session, practice_id: str, model: matching.Model) -> None:
+def _save_model(session: Session, practice_id: str, model: matching.Model) -> None:
     stored = session.get(MatchingModel, practice_id)
     if stored is None:
         stored = MatchingModel(practice_id=practice_id)
@@ -110,7 +110,7 @@ def refresh_model(session: Session, practice_id: str) -> matching.Model:
     """Estimate the practice's matching model from its whole roster (one pass) and store it."""
     session.flush()
     model = matching_model.estimate(_people(session, practice_id))
-    save_model(session, practice_id, model)
+    _save_model(session, practice_id, model)
     return model
 
 
