@@ -47,15 +47,17 @@ BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 BENCH_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672//
 
 BENCH_ARGS ?=
+# make bench-match's databases: <prefix>_match, <prefix>_timing
+BENCH_DB_PREFIX ?= carekey_bench
 
 bench: install ## Every flow under gunicorn on PostgreSQL/RabbitMQ, driven by wrk; one table (bench/README.md)
 	@command -v wrk >/dev/null || { test "$$(id -u)" = 0 && (apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }); } || { echo "make bench needs wrk: sudo apt-get install -y wrk" >&2; exit 1; }
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) BENCH_AMQP_URL=$(BENCH_AMQP_URL) $(BIN)/python -m bench.run $(BENCH_ARGS)
 
-bench-match: install ## $match over a synthetic 1,000,000-patient roster in PostgreSQL (loads it first: minutes)
-	$(BIN)/python bench/match_scale.py --database-url $(BENCH_DATABASE_URL)
-	$(BIN)/python bench/registration_timing.py --database-url $(BENCH_DATABASE_URL)
+bench-match: install ## Matching quality (FEBRL, census-style) and $match over a 1,000,000-patient roster in PostgreSQL (minutes)
 	$(BIN)/python bench/matching_quality.py
+	$(BIN)/python bench/match_scale.py --database-url $(BENCH_DATABASE_URL) --database $(BENCH_DB_PREFIX)_match
+	$(BIN)/python bench/registration_timing.py --database-url $(BENCH_DATABASE_URL) --database $(BENCH_DB_PREFIX)_timing
 
 clean: ## Remove the embedded databases and queue (var/)
 	rm -rf var

@@ -24,7 +24,7 @@ from bench.context import Context, Options, Row
 from bench.seed import client_token, seed_match_clients
 
 SEED = 20261201           # match_scale.py's default: the same roster as `make bench-match`
-LOADER = "match_scale.load_roster v1"
+LOADER = "match_scale.load_roster v2"  # v2: with the practice's matching model
 MARKER = "bench_roster"
 SAMPLES = 5               # patients whose blocking keys are checked on reuse
 QUERIES = 5000            # distinct typo'd queries wrk cycles through

@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--attempts", type=int, default=300)
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--database", default="carekey_bench_timing", help="the bench database (dropped at the end)")
     args = parser.parse_args(argv)
 
     import psycopg
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from shared.migrations import upgrade
 
     admin = make_url(normalise_url(args.database_url))
-    name = "carekey_bench_timing"
+    name = args.database
     plain = admin.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                                               "birth_date": date(1960 + i % 40, 1 + i % 12, 1 + i % 28), "zip": "97201",
                                               "email": f"t{i}@example.org", "phone": "555-555-0100"},
                           pepper=settings.secret_key)
+        roster.refresh_model(session, "timing")
 
     kinds = {"nobody": [], "near miss": [], "wrong zip and given name": []}
     for i in range(args.attempts):

@@ -63,6 +63,8 @@ def seed(app: Flask) -> list[str]:
                                                  "city": "Portland", "state": "OR"}, pepper=settings.secret_key)
             lines.append(f"roster {practice_id}/{mrn}: {given} {family}, born {birth:%m/%d/%Y}, zip {zip_}, "
                          f"phone {phone}{', email ' + email if email else ''}, office PIN {pin}")
+        for practice_id in PRACTICES:
+            roster.refresh_model(session, practice_id)
         riverside = practices.get(session, "riverside")
         alex = roster.by_mrn(session, "riverside", "rv-1001")
         if invitations.pending_for(session, alex.id) is None:

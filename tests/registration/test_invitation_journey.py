@@ -140,12 +140,14 @@ def test_the_invitation_link_needs_no_email_on_file_to_exist(operator, practice)
 
 
 def test_a_close_match_is_proven_only_by_the_phone_on_file(operator, practice, messages, browser):
-    """Seed 001's "Verify by phone number": a wrong zip is close enough to try, not to choose email or PIN."""
+    """Seed 001's "Verify by phone number": a probable match (here a middle name typed into the first-name
+    box: one of several given names) is close enough to try, not to choose email or PIN. (A moved
+    patient whose name and birth date are unique on the roster is certain now.)"""
     row = practice.patient()
     _invite(operator, practice, row)
     link, _ = _link_and_code(messages, row["email"])
     browser.get(link)
-    page = browser.identify(row, zip="10001")
+    page = browser.identify(row, given_name=f"{row['given_name']} Jordan")
     assert page.url.endswith("/enroll/prove")
     assert "Your phone number" in page.text and "Email a code" not in page.text and "PIN" not in page.text
     # a phone number that isn't the one on file: the page reads the same, but nothing is sent

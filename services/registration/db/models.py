@@ -62,6 +62,16 @@ class BlockingKey(Base):
     practice_id: Mapped[str] = mapped_column(String(64))
 
 
+class MatchingModel(Base):
+    """A practice's Fellegi-Sunter parameters (m, u, name frequencies: domain/matching_model.py),
+    estimated from its roster and refreshed on every roster import."""
+    __tablename__ = "matching_models"
+    practice_id: Mapped[str] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"), primary_key=True)
+    roster_size: Mapped[int] = mapped_column(Integer)
+    params: Mapped[dict[str, Any]]
+    estimated_at: Mapped[datetime]
+
+
 class Invitation(Base):
     """An office's invitation to one roster entry: a link token and an activation code, single use."""
     __tablename__ = "invitations"

@@ -84,7 +84,9 @@ def _best(session: Session, enrollment: Enrollment, practice: PracticeView,
     limits = thresholds(practice)
     if enrollment.path in ("invitation", "security_code") and enrollment.entry_id:
         entry = session.get(RosterEntry, enrollment.entry_id)
-        return (entry, matching.compare(query, roster.person(entry), limits)) if entry else (None, None)
+        if entry is None:
+            return None, None
+        return entry, matching.compare(query, roster.person(entry), limits, roster.model(session, practice.id))
     ranked = roster.search(session, practice.id, query, limits, limit=2)
     if not ranked:
         return None, None

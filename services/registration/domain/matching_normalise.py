@@ -10,6 +10,8 @@ Sources of the data used here:
   normalised.
 - street words: a subset of USPS Publication 28, appendix C1 (street suffixes) and the directionals and
   secondary unit designators of appendix C2, curated here.
+- real given names: the 1990 US Census given-name lists in the ``names`` package (PyPI; MIT), so a
+  twin's "Karl" is not taken for a typo of "Carl".
 - transliteration: ``anyascii`` (PyPI; ISC) folds accents and other scripts to ASCII ("Núñez" -> "nunez",
   "Łukasz" -> "lukasz", "Straße" -> "strasse").
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from pathlib import Path
 from functools import cache, lru_cache
 from typing import NamedTuple
 
@@ -30,7 +33,8 @@ _APOSTROPHES = re.compile(r"['`\u2018\u2019\u02bc]")
 _NAME_TABLE = {i: (None if chr(i) in "'`" else chr(i) if "a" <= chr(i) <= "z" else " ") for i in range(128)}
 _ADDRESS_TABLE = {i: (None if chr(i) in "'`" else chr(i) if chr(i).isalnum() else " ") for i in range(128)}
 # generational suffixes dropped from the end of a name ("Smith Jr.", "John III")
-_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "2nd", "3rd", "junior", "senior"})
+_SUFFIXES = {"jr": "jr", "junior": "jr", "sr": "sr", "senior": "sr", "ii": "ii", "2nd": "ii", "iii": "iii",
+             "3rd": "iii", "iv": "iv", "4th": "iv"}
 # surname particles: kept in the joined form ("delacruz"), never a part on their own
 _PARTICLES = frozenset({"de", "del", "della", "der", "den", "di", "da", "do", "dos", "das", "du", "la", "le",
                         "los", "las", "van", "von", "y", "e", "st", "ste", "mc", "mac", "bin", "ben", "ibn",
@@ -56,12 +60,20 @@ def normalise_name(value: str) -> str:
 
 def name_tokens(value: str) -> tuple[str, ...]:
     """The words of a normalised name without trailing generational suffixes."""
+    return split_suffix(value)[0]
+
+
+def split_suffix(value: str) -> tuple[tuple[str, ...], str]:
+    """The words of a normalised name and the generational suffix that ended it ("Smith Jr." ->
+    (("smith",), "jr"); "John III" -> (("john",), "iii")), or ""."""
     if not value:
-        return ()
+        return (), ""
     tokens = _fold(value).translate(_NAME_TABLE).split()
+    suffix = ""
     while len(tokens) > 1 and tokens[-1] in _SUFFIXES:
+        suffix = suffix or _SUFFIXES[tokens[-1]]
         tokens.pop()
-    return tuple(tokens)
+    return tuple(tokens), suffix
 
 
 def family_parts(tokens: tuple[str, ...]) -> frozenset[str]:
@@ -89,6 +101,22 @@ def given_group(first: str) -> frozenset[str]:
     if not first:
         return frozenset()
     return _nickname_groups().get(first, frozenset((first,)))
+
+
+@cache
+def _census_given_names() -> frozenset[str]:
+    """The 1990 US Census given names (5,494 of them, male and female), shipped in the ``names``
+    package: what counts as a real given name besides the nicknames table."""
+    import names  # the data files are read here, on first use only
+
+    folder = Path(names.__file__).parent
+    return frozenset(line.split()[0].lower() for file in ("dist.male.first", "dist.female.first")
+                     for line in (folder / file).read_text().splitlines() if line.strip())
+
+
+def known_given_name(name: str) -> bool:
+    """A real given name: in the nicknames table (as a name or as a nickname) or the census's list."""
+    return name in _nickname_groups() or name in _census_given_names()
 
 
 def nickname_related(a: str, b: str) -> bool:
@@ -244,11 +272,13 @@ class Prepared(NamedTuple):
     dob: str                      # "YYYYMMDD" or ""
     sex: str
     zip: str
+    city: str                     # joined words ("saint paul" -> "saintpaul")
     phone: str
     email: str
     address: str
     house: str                    # the street line's first number, if any
     street: str                   # the first letter of the street's name ("12 N Main St" -> "m")
+    suffix: str                   # generational suffix: jr, sr, ii, iii, iv or ""
 
 
 # A prepared record takes about 1.6 kB: 8,192 of them (~15 MB) cover the candidates of many queries
@@ -256,8 +286,8 @@ class Prepared(NamedTuple):
 @lru_cache(maxsize=8192)
 def prepare(person) -> Prepared:
     """Normalise a ``matching.Person`` once (cached on the frozen value)."""
-    given_words = name_tokens(person.given)
-    family_words = name_tokens(person.family)
+    given_words, given_suffix = split_suffix(person.given)
+    family_words, family_suffix = split_suffix(person.family)
     family = "".join(family_words)
     parts = family_parts(family_words)
     if len(family_words) == 1 and parts:
@@ -274,6 +304,8 @@ def prepare(person) -> Prepared:
         given_group=given_group(first), middle="".join(name_tokens(person.middle)) if person.middle else "",
         family=family, family_parts=parts, family_codes=codes,
         birth_date=birth, dob=birth.isoformat().replace("-", "") if birth else "",
-        sex=normalise_sex(person.sex), zip=normalise_zip(person.zip), phone=normalise_phone(person.phone),
+        sex=normalise_sex(person.sex), zip=normalise_zip(person.zip),
+        city="".join(address_words(person.city)) if person.city else "", phone=normalise_phone(person.phone),
         email=normalise_email(person.email), address=" ".join(words), house=house, street=street,
+        suffix=family_suffix or given_suffix,
     )

@@ -1,15 +1,17 @@
 """Rosters: the demographics each office has on file, upserted by MRN, with the blocking keys that
-let a match over a million patients look at a few dozen candidates only."""
+let a match over a million patients look at a few dozen candidates only, and the practice's matching
+model (m and u probabilities, name frequencies: ``matching_model``) estimated from it on every import."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
-from services.registration.db.models import BlockingKey, RosterEntry
-from services.registration.domain import matching, secrets
+from services.registration.db.models import BlockingKey, MatchingModel, RosterEntry
+from services.registration.domain import matching, matching_model, secrets
 from services.registration.domain.roster_formats import RowProblem, validate_rows
 from services.registration.domain.time import now
 
@@ -33,7 +35,8 @@ class ImportResult:
 def person(entry: RosterEntry) -> matching.Person:
     return matching.Person(given=entry.given_name, family=entry.family_name, middle=entry.middle_name or "",
                            birth_date=entry.birth_date, sex=entry.sex or "", zip=entry.zip or "",
-                           phone=entry.phone or "", email=entry.email or "", address=entry.address or "")
+                           phone=entry.phone or "", email=entry.email or "", address=entry.address or "",
+                           city=entry.city or "")
 
 
 def pin_digest(pepper: str, practice_id: str, pin: str) -> str:
@@ -67,7 +70,8 @@ def upsert(session: Session, practice_id: str, values: dict, *, pepper: str) -> 
 
 
 def import_rows(session: Session, practice_id: str, raw: Iterable[tuple[str, dict]], *, pepper: str) -> ImportResult:
-    """All or nothing: any bad row rejects the whole import, listing every problem."""
+    """All or nothing: any bad row rejects the whole import, listing every problem. The practice's
+    matching model is estimated again from the whole roster afterwards."""
     rows, problems = validate_rows(raw)
     if problems:
         raise RosterRejected(problems)
@@ -76,7 +80,54 @@ def import_rows(session: Session, practice_id: str, raw: Iterable[tuple[str, dic
         _, new = upsert(session, practice_id, values, pepper=pepper)
         created += new
         updated += not new
+    refresh_model(session, practice_id)
     return ImportResult(created, updated)
+
+
+_PERSON_COLUMNS = (RosterEntry.given_name, RosterEntry.family_name, RosterEntry.middle_name, RosterEntry.birth_date,
+                   RosterEntry.sex, RosterEntry.zip, RosterEntry.phone, RosterEntry.email, RosterEntry.address,
+                   RosterEntry.city)
+
+
+def _people(session: Session, practice_id: str) -> Iterable[matching.Person]:
+    rows = session.execute(select(*_PERSON_COLUMNS).where(RosterEntry.practice_id == practice_id)
+                           .order_by(RosterEntry.id).execution_options(yield_per=5000))
+    for row in rows:
+        yield person(row)
+
+
+def _save_model(session: Session, practice_id: str, model: matching.Model) -> None:
+    stored = session.get(MatchingModel, practice_id)
+    if stored is None:
+        stored = MatchingModel(practice_id=practice_id)
+        session.add(stored)
+    stored.roster_size, stored.params, stored.estimated_at = model.size, model.as_dict(), now()
+    session.flush()
+    _MODELS[practice_id] = (time.monotonic(), model)
+
+
+def refresh_model(session: Session, practice_id: str) -> matching.Model:
+    """Estimate the practice's matching model from its whole roster (one pass) and store it."""
+    session.flush()
+    model = matching_model.estimate(_people(session, practice_id))
+    _save_model(session, practice_id, model)
+    return model
+
+
+# practice id -> (when read, model): a process reads a practice's model again after MODEL_TTL seconds
+# (so an import elsewhere shows within that), the process that imports at once
+_MODELS: dict[str, tuple[float, matching.Model]] = {}
+MODEL_TTL = 10.0
+_MODEL_PARAMS = select(MatchingModel.params).where(MatchingModel.practice_id == bindparam("practice_id"))
+
+
+def model(session: Session, practice_id: str) -> matching.Model:
+    """The practice's stored matching model (the priors until its first import)."""
+    cached = _MODELS.get(practice_id)
+    if cached is None or time.monotonic() - cached[0] > MODEL_TTL:
+        params = session.execute(_MODEL_PARAMS, {"practice_id": practice_id}).scalar()
+        cached = _MODELS[practice_id] = (time.monotonic(), matching.Model.from_dict(params))
+    return cached[1]
 
 
 def by_mrn(session: Session, practice_id: str, mrn: str) -> RosterEntry | None:
@@ -100,6 +151,5 @@ def search(session: Session, practice_id: str, query: matching.Person, threshold
            limit: int = 10, only_certain: bool = False) -> list[tuple[RosterEntry, matching.Match]]:
     """Ranked matches for the query at one practice, best first (no 'certainly-not' among them)."""
     found = candidates(session, practice_id, query)
-    ranked = matching.rank(query, ((entry, person(entry)) for entry in found), thresholds, limit=limit,
-                           only_certain=only_certain)
-    return list(ranked)
+    return matching.rank(query, ((entry, person(entry)) for entry in found), thresholds,
+                         model=model(session, practice_id), limit=limit, only_certain=only_certain)

@@ -56,7 +56,7 @@ def _person(patient: dict) -> matching.Person:
         born = date.fromisoformat(str(row["birth_date"]))
     return matching.Person(given=row["given_name"], family=row["family_name"], middle=row["middle_name"],
                            birth_date=born, sex=row["sex"], zip=row["zip"], phone=row["phone"], email=row["email"],
-                           address=row["address"])
+                           address=row["address"], city=row["city"])
 
 
 def _resource(entry: RosterEntry) -> dict:
