@@ -2,7 +2,7 @@
 let a match over a million patients look at a few dozen candidates only."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 from sqlalchemy import delete, func, select
@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from services.registration.db.models import BlockingKey, RosterEntry
 from services.registration.domain import matching, secrets
-from services.registration.domain.roster_formats import RowProblem, validate_rows
+from services.registration.domain.roster_formats import RowNote, RowProblem, SourceRow, validate_rows
 from services.registration.domain.time import now
 
 MAX_CANDIDATES = 200  # blocking keys are selective; a query touching more is cut here
@@ -28,6 +28,8 @@ class RosterRejected(ValueError):
 class ImportResult:
     created: int
     updated: int
+    rejected: list[RowProblem] = field(default_factory=list)  # skipped rows, with their problems
+    notes: list[RowNote] = field(default_factory=list)        # zips restored, birth dates imported as unknown
 
 
 def person(entry: RosterEntry) -> matching.Person:
@@ -66,17 +68,19 @@ def upsert(session: Session, practice_id: str, values: dict, *, pepper: str) -> 
     return entry, created
 
 
-def import_rows(session: Session, practice_id: str, raw: Iterable[tuple[str, dict]], *, pepper: str) -> ImportResult:
-    """All or nothing: any bad row rejects the whole import, listing every problem."""
-    rows, problems = validate_rows(raw)
-    if problems:
-        raise RosterRejected(problems)
+def import_rows(session: Session, practice_id: str, rows: Iterable[SourceRow], *, pepper: str,
+                skip_invalid: bool = False) -> ImportResult:
+    """All or nothing by default: any bad row rejects the whole import, listing every problem. With
+    *skip_invalid* the good rows are imported and the bad ones come back in ``rejected``."""
+    checked = validate_rows(rows)
+    if checked.problems and not skip_invalid:
+        raise RosterRejected(checked.problems)
     created = updated = 0
-    for values in rows:
+    for values in checked.rows:
         _, new = upsert(session, practice_id, values, pepper=pepper)
         created += new
         updated += not new
-    return ImportResult(created, updated)
+    return ImportResult(created, updated, checked.problems, checked.notes)
 
 
 def by_mrn(session: Session, practice_id: str, mrn: str) -> RosterEntry | None:
