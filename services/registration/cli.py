@@ -98,7 +98,7 @@ def import_roster(file: Path, practice_id: str, skip_invalid: bool, report: Path
         if note.kind != roster_formats.ZIP_RESTORED:
             click.echo(note.message(), err=True)
     if restored:
-        click.echo(f"{len(restored)} zip codes had leading zeros a spreadsheet dropped restored "
+        click.echo(f"restored the leading zeros a spreadsheet dropped from {len(restored)} zip codes "
                    f"(first: {restored[0].message()})", err=True)
     click.echo(f"imported {result.created + result.updated} rows: {result.created} new, {result.updated} updated")
     if result.rejected:
@@ -122,14 +122,15 @@ def match(file: Path, practice_id: str, output: Path | None) -> None:
         raise click.ClickException("The file is not UTF-8 text.") from None
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    with _unit_of_work() as (session, _), (output.open("w", encoding="utf-8") if output else nullcontext()) as out:
+    with _unit_of_work() as (session, _):
         found = _practice(session, practice_id)
         limits = enrollment.thresholds(found)
         answered = ((query, roster.search(session, found.id, query.query.person, limits, limit=query.query.count,
                                           only_certain=query.query.only_certain) if query.query else [])
                     for query in queries)
-        for line in match_queries.results_csv(answered):
-            click.echo(line, nl=False, file=out)
+        with output.open("w", encoding="utf-8") if output else nullcontext() as out:
+            for line in match_queries.results_csv(answered):
+                click.echo(line, nl=False, file=out)
         audit.record(session, "match", "answered", practice_id=found.id, actor="cli", ip=None, batch=len(queries))
 
 

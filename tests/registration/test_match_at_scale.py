@@ -69,6 +69,7 @@ def test_a_batch_is_answered_entry_by_entry(operator, practice):
     bundle["entry"].append({"resource": _patient("Ida", family, "1971-07-07"),
                             "request": {"method": "GET", "url": "Patient/$match"}})
     bundle["entry"].append("not an entry")
+    bundle["entry"].append({"resource": {"resourceType": "Parameters", "parameter": 5}})
     bundle["entry"].append({"resource": {"resourceType": "Parameters", "parameter": [{"a": [[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]}]}})
     response = _match(operator, practice.id, bundle)
     assert response.status_code == 200, response.text
@@ -76,15 +77,15 @@ def test_a_batch_is_answered_entry_by_entry(operator, practice):
     answer = response.json()
     assert answer["resourceType"] == "Bundle" and answer["type"] == "batch-response"
     statuses = [e["response"]["status"] for e in answer["entry"]]
-    assert statuses == ["200 OK", "200 OK"] + ["400 Bad Request"] * 5
+    assert statuses == ["200 OK", "200 OK"] + ["400 Bad Request"] * 6
     first, second = answer["entry"][0]["resource"], answer["entry"][1]["resource"]
     assert first["type"] == "searchset" and first["total"] == 1 and first["entry"][0]["resource"]["id"] == "bt-1"
     assert first["entry"][0]["search"]["extension"][0]["valueCode"] == "certain"
     assert second["entry"][0]["resource"]["id"] == "bt-2"
     codes = [e["response"]["outcome"]["issue"][0]["code"] for e in answer["entry"][2:]]
-    assert codes == ["required", "business-rule", "not-supported", "structure", "invalid"]
+    assert codes == ["required", "business-rule", "not-supported", "structure", "structure", "invalid"]
     audit = operator.call("GET", f"/api/practices/{practice.id}/audit?action=match").json()[0]
-    assert audit["details"]["batch"] == 7
+    assert audit["details"]["batch"] == 8
     # a NUL anywhere is refused before any query runs (every service refuses it in a request)
     bundle["entry"][0]["resource"]["parameter"][0]["resource"]["name"][0]["given"] = ["Ida\x00"]
     assert _match(operator, practice.id, bundle).status_code == 400

@@ -147,6 +147,7 @@ def test_a_row_with_more_cells_than_the_header_and_a_nul_are_problems():
     ({"mrn": "a", "given_name": "A", "family_name": "B", "birth_date": "1985-01-01", "sex": "q"}, "sex"),
     ({"mrn": "a", "given_name": "A", "family_name": "B", "birth_date": "1985-01-01", "pin": "12"}, "pin"),
     ({"mrn": "a", "given_name": ["A"], "family_name": "B", "birth_date": "1985-01-01"}, "given_name"),
+    ({"mrn": "a", "given_name": "A", "family_name": "B", "birth_date": "1985-01-01", "zip": ["2134"]}, "zip"),
 ])
 def test_each_bad_field_is_named(row, field):
     checked = validate_rows([SourceRow("row 2", row)], today=TODAY)

@@ -97,7 +97,7 @@ def test_the_cli_skips_invalid_rows_into_a_report_that_can_be_fixed_and_imported
     assert "imported 3 rows: 3 new" in done.stdout and f"rejected 2 rows: each with its problems in {report}" \
         in done.stdout
     assert f'line 3 (MRN {mrns[1]}), column "DOB": Blank or not known: imported as unknown.' in done.stderr
-    assert "1 zip codes had leading zeros" in done.stderr
+    assert "restored the leading zeros a spreadsheet dropped from 1 zip codes (first: line 2" in done.stderr
     rejected = list(csv.DictReader(io.StringIO(report.read_text())))
     assert [(r["Rejected"], r["MRN"]) for r in rejected] == [("line 4", mrns[2]), ("line 5", mrns[3])]
     assert rejected[1]["Problems"].startswith('column "Zip Code": ')

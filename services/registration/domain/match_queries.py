@@ -56,7 +56,7 @@ def _parameters(body: dict) -> tuple[dict | None, bool, int, str | None]:
             patient = parameter.get("resource")
         elif name == "onlyCertainMatches":
             only_certain = parameter.get("valueBoolean") is True
-        elif name == "count" and isinstance(parameter.get("valueInteger"), int):
+        elif name == "count" and type(parameter.get("valueInteger")) is int:
             count = parameter["valueInteger"]
         elif name == "practice":
             practice = parameter.get("valueString") or parameter.get("valueCode")
@@ -81,7 +81,11 @@ def _complete(person: matching.Person) -> matching.Person:
 
 def read_query(body: dict) -> Query:
     """A Parameters or Patient resource as a query; raises QueryError."""
-    patient, only_certain, count, practice_id = _parameters(body)
+    try:
+        patient, only_certain, count, practice_id = _parameters(body)
+    except (TypeError, AttributeError):
+        raise QueryError("structure", "Parameters.parameter is a list of objects with a name and a value or "
+                                      "resource.") from None
     if not isinstance(patient, dict) or patient.get("resourceType") != "Patient":
         raise QueryError("required", "The 'resource' parameter must hold a Patient.")
     if not 1 <= count <= 100:
@@ -145,6 +149,8 @@ def _csv_query(row: SourceRow, today: date) -> Query:
     if row.problem:
         raise QueryError("structure", row.problem)
     values = {field_name(k): (v or "").strip() for k, v in row.values.items() if isinstance(v, str)}
+    if any("\x00" in value for value in values.values()):
+        raise QueryError("invalid", "A cell holds a NUL character.")
     try:
         born = birth_dates.read(values.get("birth_date"), today)
     except ValueError as exc:
@@ -165,8 +171,9 @@ def _entry_id(entry: object) -> str:
     if not isinstance(entry, dict):
         return ""
     resource = entry.get("resource") if isinstance(entry.get("resource"), dict) else {}
+    parameters = resource.get("parameter") if isinstance(resource.get("parameter"), list) else []
     patient = resource if resource.get("resourceType") == "Patient" else next(
-        (p.get("resource") for p in resource.get("parameter") or []
+        (p.get("resource") for p in parameters
          if isinstance(p, dict) and p.get("name") == "resource" and isinstance(p.get("resource"), dict)), {})
     return str(patient.get("id") or entry.get("fullUrl") or "")[:200]
 
@@ -176,7 +183,8 @@ def read_file(name: str, text: str, today: date | None = None) -> list[FileQuery
     size: a batch of Parameters, or Patients); raises ValueError when the file as a whole can't be read."""
     today = today or date.today()
     if name.lower().endswith(".csv"):
-        return [_read(row.where, _csv_id(row), _csv_query, row, today) for row in parse_csv(text, required=QUERY_COLUMNS)]
+        return [_read(row.where, _csv_id(row), _csv_query, row, today)
+                for row in parse_csv(text, required=QUERY_COLUMNS)]
     try:
         bundle = json.loads(text)
     except (json.JSONDecodeError, RecursionError):

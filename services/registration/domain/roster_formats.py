@@ -189,15 +189,15 @@ def _birth_date(values: dict, day_first_at: str | None, today: date) -> tuple[da
     return value, None if value else "Blank or not known: imported as unknown."
 
 
-def validate_row(row: SourceRow, *, day_first_at: str | None, today: date) -> tuple[dict | None, RowProblem | None,
-                                                                                        list[RowNote]]:
+def _validate_row(row: SourceRow, *, day_first_at: str | None,
+                  today: date) -> tuple[dict | None, RowProblem | None, list[RowNote]]:
     values, labels, errors = _tidy(row)
     label = lambda name: labels.get(name, name)  # noqa: E731
     mrn = str(values.get("mrn") or "").strip() or None
     if row.problem:
         return None, RowProblem(row.where, mrn, {ROW: [row.problem]}, row.values), []
     notes = []
-    if values.get("zip") and restore_zip(values["zip"]) != values["zip"]:
+    if isinstance(values.get("zip"), str) and restore_zip(values["zip"]) != values["zip"]:
         values["zip"] = restore_zip(values["zip"])
         notes.append(RowNote(ZIP_RESTORED, row.where, mrn, label("zip"), f"Leading zeros restored: {values['zip']}."))
     born = None
@@ -227,7 +227,7 @@ def validate_rows(rows: Iterable[SourceRow], *, today: date | None = None) -> Va
     rows, today, result, seen = list(rows), today or date.today(), Validated(), {}
     day_first_at = next((row.where for row in rows if birth_dates.looks_day_first(_raw_birth_date(row))), None)
     for row in rows:
-        values, problem, notes = validate_row(row, day_first_at=day_first_at, today=today)
+        values, problem, notes = _validate_row(row, day_first_at=day_first_at, today=today)
         if values is not None and values["mrn"] in seen:
             labels = _tidy(row)[1]
             problem = RowProblem(row.where, values["mrn"], {labels.get("mrn", "mrn"): [f"Repeats {seen[values['mrn']]}."]},
