@@ -93,7 +93,7 @@ def test_a_patient_someone_close_and_no_one_get_the_same_answers_all_the_way(pra
             assert _shape(theirs) == _shape(mine), who
     assert "we've texted a code" in shown(patient[4])
     # only the patient's phone got a code; the one typed by no one's patient got nothing
-    assert len(messages.twilio.sent("message", row["phone_e164"])) >= 1
+    assert latest_text(messages, row["phone_e164"])  # waits for the delivery
     assert messages.twilio.sent("message", "+15550104477") == []
     # the practice's audit trail knows who was found (never shown to the person)
     outcomes = [(e.outcome, e.details.get("grade")) for e in _audit(registration_server, practice.id, "identify")]
@@ -190,7 +190,8 @@ def test_identifications_are_limited_per_enrollment_alike(operator, practice, me
     assert 0 < int(page.headers["Retry-After"]) <= 30 * 60
 
 
-def test_a_close_match_proves_only_by_the_phone_on_file_that_the_person_types(practice, messages, browser):
+def test_a_close_match_proves_only_by_the_phone_on_file_that_the_person_types(practice, messages, browser,
+                                                                              registration_server):
     """Seed 001's "Verify by phone number": a wrong zip is close enough to try, not to use email or the PIN;
     the page offers the same choices as to anyone, and only the phone on file, typed, gets the code."""
     row = practice.patient(pin="1357")
@@ -212,6 +213,10 @@ def test_a_close_match_proves_only_by_the_phone_on_file_that_the_person_types(pr
     assert messages.smtp.to(row["email"]) == []  # the email was withheld
     page = browser.post(None, {"code": code})
     assert page.url.endswith("/enroll/account")
+    assert [(e.outcome, e.details.get("channel"), e.details.get("reason"))
+            for e in _audit(registration_server, practice.id, "code_send")] == [
+        ("withheld", "email", "probable_proves_by_phone_only"), ("withheld", "sms", "not_the_phone_on_file"),
+        ("sent", "sms", None)]
 
 
 @pytest.mark.parametrize("given", ["", "12"])
