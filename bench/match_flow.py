@@ -29,8 +29,8 @@ MARKER = "bench_roster"
 SAMPLES = 5               # patients whose blocking keys are checked on reuse
 QUERIES = 5000            # distinct typo'd queries wrk cycles through
 LIMIT_QUERIES = 200       # in-process searches for the limit column
-# $match is throttled at 600 a minute per operator client (registration's MATCH_PER_CLIENT): a burst
-# comes from several practices' systems, so the requests take the clients' tokens in turn.
+# $match is throttled per operator client and practice, at the practice's match_per_minute (600 by
+# default): a burst comes from several practices' systems, so the requests take the clients' tokens in turn.
 CLIENTS = 32
 TARGET_P95_MS = 20.0
 

@@ -1,17 +1,21 @@
-"""Does identification's timing tell "no such patient" from "wrong details"? Measures the self sign-up
-POST in-process (registration's real app, its own PostgreSQL database) for three kinds of attempt,
+"""Does registration's timing tell a patient from someone who is no one's patient? Measures, in-process
+(registration's real app, its own PostgreSQL database), the two steps where the branches differ,
 interleaved so drift hits all alike:
 
-* nobody: a name and date of birth on no roster;
-* near miss: a real patient's name with a wrong date of birth (graded no match);
-* wrong zip and given name: a real patient's date of birth and surname, the rest wrong.
+* identification (the sign-up POST; every kind is sent on to the proof page):
+  - patient: a real patient's details (a candidate, certain);
+  - near miss: a real patient's name with a wrong date of birth (a decoy);
+  - nobody: a name and date of birth on no roster (a decoy);
+* asking for a code by text (the proof page's POST), with the phone number on file typed:
+  - sent: the patient's code, written to the outbox for delivery;
+  - withheld: a decoy's code, written to the outbox already marked published (never sent).
 
     python bench/registration_timing.py [--attempts 300] [--database-url URL]
 
-Prints the median and 90th percentile of each and the largest difference between medians; writes
-``bench/results/registration_timing.json``. Each attempt comes from its own address (per-IP limits
-would otherwise turn every later attempt into the same refusal) and each real patient is tried once
-(per-record limits likewise).
+Prints the median and 90th percentile of each and the largest difference between medians in each
+step; writes ``bench/results/registration_timing.json``. Each attempt comes from its own address
+(per-IP limits would otherwise turn every later attempt into the same refusal) and each real patient is
+tried once (per-record limits likewise).
 """
 from __future__ import annotations
 
@@ -65,9 +69,19 @@ def main(argv: list[str] | None = None) -> int:
                           pepper=settings.secret_key)
         roster.refresh_model(session, "timing")
 
-    kinds = {"nobody": [], "near miss": [], "wrong zip and given name": []}
+    steps = {"identify": {"patient": [], "near miss": [], "nobody": []},
+             "send a code": {"sent": [], "withheld": []}}
+
+    def timed(client, path, form, ip, expected_location):
+        started = time.perf_counter()
+        response = client.post(path, data=form, headers={"X-Forwarded-For": ip})
+        elapsed = (time.perf_counter() - started) * 1000
+        assert response.status_code == 303 and response.headers["Location"].endswith(expected_location), \
+            (path, response.status_code)
+        return elapsed
+
     for i in range(args.attempts):
-        for kind in kinds:
+        for kind in steps["identify"]:
             client = app.test_client()
             ip = f"10.9.{i // 250}.{i % 250}"
             page = client.get("/practices/timing/signup", headers={"X-Forwarded-For": ip})
@@ -78,31 +92,38 @@ def main(argv: list[str] | None = None) -> int:
                 form = {"given_name": "Robin", "family_name": f"Tester{i:05d}x", "birth_date": "02/03/1901"}
             else:
                 j = args.attempts + i
-                form = {"given_name": "Quinn", "family_name": f"Tester{j:05d}x",
+                form = {"given_name": "Robin", "family_name": f"Tester{j:05d}x",
                         "birth_date": date(1960 + j % 40, 1 + j % 12, 1 + j % 28).strftime("%m/%d/%Y")}
-            form.update(zip="10001" if kind != "nobody" else "97201", email="x@example.org", csrf_token=token)
-            started = time.perf_counter()
-            response = client.post("/practices/timing/signup", data=form, headers={"X-Forwarded-For": ip})
-            kinds[kind].append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 400, (kind, response.status_code)
+            form.update(zip="97201", email="x@example.org", csrf_token=token)
+            steps["identify"][kind].append(timed(client, "/practices/timing/signup", form, ip, "/enroll/prove"))
+            if kind == "near miss":
+                continue
+            page = client.get("/enroll/prove", headers={"X-Forwarded-For": ip})
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+            form = {"method": "sms", "phone": "555-555-0100", "csrf_token": token}
+            steps["send a code"]["sent" if kind == "patient" else "withheld"].append(
+                timed(client, "/enroll/prove", form, ip, "/enroll/code"))
 
-    summary = {}
-    for kind, values in kinds.items():
-        values.sort()
-        summary[kind] = {"median_ms": round(statistics.median(values), 3),
-                         "p90_ms": round(values[int(0.9 * len(values))], 3)}
-    medians = [s["median_ms"] for s in summary.values()]
-    result = {"attempts_each": args.attempts, "kinds": summary, "largest_median_gap_ms": round(max(medians) - min(medians), 3),
+    result = {"attempts_each": args.attempts,
               "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    for step, kinds in steps.items():
+        summary = {}
+        for kind, values in kinds.items():
+            values.sort()
+            summary[kind] = {"median_ms": round(statistics.median(values), 3),
+                             "p90_ms": round(values[int(0.9 * len(values))], 3)}
+        medians = [s["median_ms"] for s in summary.values()]
+        result[step] = {"kinds": summary, "largest_median_gap_ms": round(max(medians) - min(medians), 3)}
     app.extensions["carekey.engine"].dispose()
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     out = ROOT / "bench" / "results" / "registration_timing.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    for kind, values in summary.items():
-        print(f"{kind:28s} median {values['median_ms']:7.2f} ms   p90 {values['p90_ms']:7.2f} ms")
-    print(f"largest gap between medians: {result['largest_median_gap_ms']} ms")
+    for step in steps:
+        for kind, values in result[step]["kinds"].items():
+            print(f"{step:12s} {kind:10s} median {values['median_ms']:7.2f} ms   p90 {values['p90_ms']:7.2f} ms")
+        print(f"{step:12s} largest gap between medians: {result[step]['largest_median_gap_ms']} ms")
     return 0
 
 

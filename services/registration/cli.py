@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import click
 
 from services.registration import settings as registration_settings
-from services.registration.domain import invitations, office_codes, practices, roster, roster_formats
+from services.registration.domain import (audit, enrollment, invitations, match_queries, office_codes, practices,
+                                          roster, roster_formats)
 from services.registration.domain.practices import PracticeError, PracticeSettings
 from shared.database import make_engine, make_session_factory, transaction
 
@@ -65,26 +66,72 @@ def roster_group() -> None:
 @roster_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--practice", "practice_id", required=True)
-def import_roster(file: Path, practice_id: str) -> None:
-    """Import a CSV file or a FHIR R4 Bundle of Patients; upserts by MRN; any bad row imports nothing."""
+@click.option("--skip-invalid", is_flag=True, help="Import the good rows; write the rejected ones, with their "
+                                                   "problems, to the --report file. Without it, any bad row "
+                                                   "imports nothing.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --skip-invalid: where the rejected rows go (CSV; default FILE.rejected.csv). Fix the "
+                   "cells and import it again.")
+def import_roster(file: Path, practice_id: str, skip_invalid: bool, report: Path | None) -> None:
+    """Import a CSV file or a FHIR R4 Bundle of Patients; upserts by MRN."""
+    if report and not skip_invalid:
+        raise click.UsageError("--report goes with --skip-invalid.")
     try:
         text = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise click.ClickException("The file is not UTF-8 text.") from None
     try:
-        raw = roster_formats.parse_file(file.name, text)
+        rows = roster_formats.parse_file(file.name, text)
         with _unit_of_work() as (session, settings):
             _practice(session, practice_id)
-            result = roster.import_rows(session, practice_id, raw, pepper=settings.secret_key)
+            result = roster.import_rows(session, practice_id, rows, pepper=settings.secret_key,
+                                        skip_invalid=skip_invalid)
     except roster.RosterRejected as exc:
         for problem in exc.problems:
-            detail = "; ".join(f"{field}: {' '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"
-                               for field, msgs in problem.errors.items())
-            click.echo(f"{problem.row}{' (MRN ' + problem.mrn + ')' if problem.mrn else ''}: {detail}", err=True)
-        raise click.ClickException(str(exc)) from None
+            for line in problem.messages():
+                click.echo(line, err=True)
+        raise click.ClickException(f"{exc} Fix them, or import the good rows with --skip-invalid.") from None
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    restored = [note for note in result.notes if note.kind == roster_formats.ZIP_RESTORED]
+    for note in result.notes:
+        if note.kind != roster_formats.ZIP_RESTORED:
+            click.echo(note.message(), err=True)
+    if restored:
+        click.echo(f"restored the leading zeros a spreadsheet dropped from {len(restored)} zip codes "
+                   f"(first: {restored[0].message()})", err=True)
     click.echo(f"imported {result.created + result.updated} rows: {result.created} new, {result.updated} updated")
+    if result.rejected:
+        report = report or file.with_name(file.name + ".rejected.csv")
+        report.write_text(roster_formats.rejected_csv(result.rejected), encoding="utf-8")
+        click.echo(f"rejected {len(result.rejected)} rows: each with its problems in {report}")
+
+
+@group.command("match")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--practice", "practice_id", required=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the CSV here "
+              "(default: standard output).")
+def match(file: Path, practice_id: str, output: Path | None) -> None:
+    """Match every query in FILE (CSV with a roster's columns, or a FHIR Bundle of Parameters or
+    Patients) against the practice's roster: one CSV line per query with the best candidate's grade,
+    score and MRN (see the README)."""
+    try:
+        queries = match_queries.read_file(file.name, file.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError:
+        raise click.ClickException("The file is not UTF-8 text.") from None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    with _unit_of_work() as (session, _):
+        found = _practice(session, practice_id)
+        limits = enrollment.thresholds(found)
+        answered = ((query, roster.search(session, found.id, query.query.person, limits, limit=query.query.count,
+                                          only_certain=query.query.only_certain) if query.query else [])
+                    for query in queries)
+        with output.open("w", encoding="utf-8") if output else nullcontext() as out:
+            for line in match_queries.results_csv(answered):
+                click.echo(line, nl=False, file=out)
+        audit.record(session, "match", "answered", practice_id=found.id, actor="cli", ip=None, batch=len(queries))
 
 
 @group.command("invite")

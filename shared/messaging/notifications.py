@@ -59,12 +59,24 @@ def parse_request(payload: Any) -> dict[str, Any]:
     return _SCHEMA.load(payload)
 
 
-def request_notification(session: Session, outbox: Table, *, channel: str, recipient: dict[str, str],
+# the address of a withheld request (never sent): reserved names that reach no one
+_WITHHELD_TO = {"email": {"email": "withheld@carekey.invalid"}, "sms": {"phone": "+10000000000"},
+                "voice": {"phone": "+10000000000"}}
+
+
+def request_notification(session: Session, outbox: Table, *, channel: str, recipient: dict[str, str] | None,
                          template: str, variables: dict[str, Any] | None = None, locale: str = "en",
                          expires_at: datetime | None = None) -> dict:
-    """Ask for a message in the caller's transaction; sent only if that transaction commits."""
-    payload = {"channel": channel, "recipient": {k: v for k, v in recipient.items() if v},
+    """Ask for a message in the caller's transaction; sent only if that transaction commits.
+
+    ``recipient=None`` withholds it: the request is built, checked and written exactly as one to send,
+    to a placeholder address and recorded as never to be published (``enqueue(withheld=True)``). For a
+    branch that must cost what sending costs, e.g. registration's codes for someone who is no one's
+    patient, which must look and take the same as codes for a patient."""
+    withheld = recipient is None
+    payload = {"channel": channel,
+               "recipient": _WITHHELD_TO.get(channel, {}) if withheld else {k: v for k, v in recipient.items() if v},
                "template": template, "locale": locale, "variables": variables or {},
                "expires_at": expires_at.isoformat() if expires_at else None}
     parse_request(payload)
-    return enqueue(session, outbox, EVENT_TYPE, payload, version=VERSION)
+    return enqueue(session, outbox, EVENT_TYPE, payload, version=VERSION, withheld=withheld)

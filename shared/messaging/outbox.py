@@ -43,12 +43,18 @@ def define_outbox(metadata: MetaData) -> Table:
     )
 
 
-def enqueue(session: Session, table: Table, type_: str, payload: dict[str, Any], *, version: int = 1) -> dict:
-    """Write an event in the caller's transaction; it is published only if that transaction commits."""
+def enqueue(session: Session, table: Table, type_: str, payload: dict[str, Any], *, version: int = 1,
+            withheld: bool = False) -> dict:
+    """Write an event in the caller's transaction; it is published only if that transaction commits.
+
+    A *withheld* event is written the same way but recorded as already published, so the relay never
+    sends it: the same work for a branch that must not be told apart, by its timing, from one that
+    publishes (purged with the published rows)."""
     envelope = make_envelope(type_, payload, version=version)
+    moment = datetime.now(timezone.utc)
     session.execute(table.insert().values(
         id=envelope["id"], type=type_, body=json.dumps(envelope), request_id=get_request_id(),
-        created_at=datetime.now(timezone.utc), attempts=0,
+        created_at=moment, published_at=moment if withheld else None, attempts=0,
     ))
     return envelope
 

@@ -1,11 +1,15 @@
 """Journeys 1 and 2, in a real browser over the running suite:
 
 1. The office invites Alex Rivera (Riverside's roster); the invitation email arrives (the SMTP server);
-   Alex identifies, proves it with the code texted to the phone on file (the fake Twilio), chooses a
-   user ID and password, and lands on Riverside's portal dashboard with their records.
+   Alex identifies, proves it with the code texted to the phone on file, whose number Alex types (the
+   fake Twilio), chooses a user ID and password, and lands on Riverside's portal dashboard with their
+   records.
 2. Alex opens Hillside's portal: no password is asked again; Hillside's records aren't connected yet,
    so Alex connects them, proving identity at Hillside with another texted code, and then sees both
    practices' records.
+
+And identification is no oracle: someone who is no one's patient at Riverside, signing up, sees the very
+pages Alex sees (the proof page, the code page) and a code that never arrives.
 """
 from __future__ import annotations
 
@@ -19,30 +23,44 @@ from tests.browser.suite import body_of, code_in, link_in
 
 ALEX_EMAIL = "alex.rivera@example.org"
 ALEX_PHONE = "+15552011001"
+ALEX_PHONE_AS_TYPED = "(555) 201-1001"
 ALEX_BORN = born(41, 6, 12, date.today()).strftime("%m/%d/%Y")
 
 
-def _identify(journey, *, zip_code: str = "97201") -> None:
+def _identify(journey, *, given: str = "Alex", family: str = "Rivera", born: str = ALEX_BORN,
+              zip_code: str = "97201", email: str | None = None) -> None:
     page = journey.page
     expect(page.get_by_role("heading", name="Tell us who you are")).to_be_visible()
-    page.get_by_label("First name").fill("Alex")
-    page.get_by_label("Last name").fill("Rivera")
-    page.get_by_label("Date of birth").fill(ALEX_BORN)
+    page.get_by_label("First name").fill(given)
+    page.get_by_label("Last name").fill(family)
+    page.get_by_label("Date of birth").fill(born)
     page.get_by_label("Zip code").fill(zip_code)
+    if email:
+        page.get_by_label("Email address").fill(email)
     journey.click("button", "Continue")
+
+
+def _ask_for_a_texted_code(journey, phone: str, step: str | None) -> str:
+    """On the proof page: a code by text to the number typed; returns the page's words."""
+    page = journey.page
+    expect(page.get_by_role("heading", name="Confirm it's you")).to_be_visible()
+    if step:
+        journey.check(f"{step}: confirm it's you")
+    proof_page = journey.main_text()
+    page.get_by_label("Text a code to my phone on file").check()
+    page.get_by_label("Your phone number on file (for a text or call)").fill(phone)
+    journey.click("button", "Continue")
+    expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
+    if step:
+        journey.check(f"{step}: enter the code")
+    return proof_page
 
 
 def _prove_with_texted_code(journey, mailbox, step: str) -> None:
-    page = journey.page
-    expect(page.get_by_role("heading", name="Confirm it's you")).to_be_visible()
-    journey.check(f"{step}: confirm it's you")
     texts_before = len(mailbox.texts_to(ALEX_PHONE))
-    page.get_by_label("Text a code to my phone on file").check()
-    journey.click("button", "Continue")
-    expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
-    journey.check(f"{step}: enter the code")
+    _ask_for_a_texted_code(journey, ALEX_PHONE_AS_TYPED, step)
     code = code_in(mailbox.latest_text(ALEX_PHONE, after=texts_before))
-    page.get_by_label("6-digit code").fill(code)
+    journey.page.get_by_label("6-digit code").fill(code)
     journey.click("button", "Confirm")
 
 
@@ -107,3 +125,26 @@ def test_invitation_to_dashboard_then_a_second_practice_without_a_password(brows
     expect(page.locator("#viewing")).to_contain_text("Hillside Medical Group")
     journey.check("hillside dashboard with both practices")
     assert "Sign in" not in [h.inner_text() for h in page.get_by_role("heading").all()]
+
+
+def test_someone_who_is_no_ones_patient_sees_the_pages_a_patient_sees(browser_suite, journey, unique):
+    suite, page = browser_suite, journey.page
+    signup = f"{suite.urls['registration']}/practices/riverside/signup"
+    seen = {}
+    for who, details, phone in (("nobody", dict(given="Casey", family="Nobodyhere", born="02/03/1971",
+                                                email=unique.email), "(555) 010-4477"),
+                                ("alex", dict(email=ALEX_EMAIL), ALEX_PHONE_AS_TYPED)):
+        texts_before = len(suite.mailbox.texts_to(ALEX_PHONE))
+        journey.goto(signup, f"{who}: sign up" if who == "nobody" else None)
+        _identify(journey, **details)
+        proof_page = _ask_for_a_texted_code(journey, phone, "no one's patient" if who == "nobody" else None)
+        seen[who] = (page.url, proof_page, journey.main_text())
+        if who == "alex":
+            suite.mailbox.latest_text(ALEX_PHONE, after=texts_before)  # Alex's code did arrive
+        else:
+            page.get_by_label("6-digit code").fill("123456")
+            journey.click("button", "Confirm")
+            expect(page.get_by_role("alert")).to_contain_text("That code isn't right")
+            journey.check("no one's patient: a code that never works")
+    assert seen["nobody"] == seen["alex"]
+    assert suite.mailbox.texts_to("+15550104477") == []

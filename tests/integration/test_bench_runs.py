@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _free_block(size: int = 10) -> int:
-    """A base port whose next *size* ports are all free."""
-    for base in range(21000 + os.getpid() % 200 * 100, 60000, 100):
+    """A base port whose next *size* ports are all free, below the kernel's ephemeral range (32768 and up:
+    any outgoing connection may take one of those between this check and the bench's servers starting)."""
+    for base in [*range(10000 + os.getpid() % 200 * 100, 32000, 100), *range(10000, 32000, 100)]:
         sockets = []
         try:
             for offset in range(1, size):

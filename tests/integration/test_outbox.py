@@ -100,6 +100,21 @@ def test_rolled_back_event_is_never_published(suite, sessions, outbox, tap, rela
         assert session.execute(select(outbox.c.id).where(outbox.c.id.in_(rolled_back))).all() == []
 
 
+def test_a_withheld_event_is_written_like_any_other_and_never_published(suite, sessions, outbox, tap,
+                                                                         relay_running):
+    with transaction(sessions) as session:
+        withheld = enqueue(session, outbox, tap.event_type, {"n": 0}, withheld=True)["id"]
+    committed = write_events(sessions, outbox, tap.event_type, 1)
+    relay_running(suite.backends.amqp_url)
+
+    assert set(tap.wait_for(committed)) == committed
+    assert withheld not in tap.deliveries
+    with sessions() as session:
+        row = session.execute(select(outbox.c.type, outbox.c.created_at, outbox.c.published_at, outbox.c.attempts)
+                              .where(outbox.c.id == withheld)).one()
+    assert (row.type, row.published_at, row.attempts) == (tap.event_type, row.created_at, 0)
+
+
 def test_event_written_in_a_failed_unit_of_work_is_discarded(suite, sessions, outbox, tap, relay_running):
     event_id = None
     with pytest.raises(RuntimeError):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
+import sys
 import threading
 import uuid
 from datetime import date
@@ -144,6 +146,13 @@ def operator(suite, identity_server, registration_server):  # noqa: F811
     def call(method: str, path: str, **kwargs):
         return http.request(method, f"{base}{path}", timeout=15, **kwargs)
     return SimpleNamespace(call=call, token=token, client_id=client_id)
+
+
+def registration_cli(suite, *args: str) -> subprocess.CompletedProcess:
+    """``carekey registration ARGS`` as an operator runs it, against the test databases."""
+    env = {**suite.environ("registration"), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "services.cli", "registration", *args], capture_output=True,
+                          text=True, env=env, timeout=60)
 
 
 def unique_family() -> str:

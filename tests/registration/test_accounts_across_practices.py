@@ -122,7 +122,7 @@ def test_a_signed_in_patient_connects_another_practice_with_a_code_and_no_passwo
     assert page.url.endswith("/enroll/identify"), page.url  # SSO: no password asked
     page = browser.identify(second)
     assert page.url.endswith("/enroll/prove")
-    page = browser.post(None, {"method": "sms"})
+    page = browser.post(None, {"method": "sms", "phone": row["phone"]})
     code = six_digits(latest_text(messages, row["phone_e164"]))
     page = browser.post(None, {"code": code})
     assert page.url.endswith("/enroll/done"), shown(page)[:400]

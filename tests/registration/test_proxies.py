@@ -126,3 +126,6 @@ def test_age_rules_table():
         decision = decide(rules, birth, patient_agreed=agreed, today=today)
         assert (decision.allowed, decision.kind) == (allowed, kind), (birth, agreed)
     assert decide(rules, date(2008, 6, 1), patient_agreed=True, today=today).valid_until.date() == date(2026, 7, 1)
+    # a record imported without a date of birth: no age rule can apply, so no proxy until it is on file
+    unknown = decide(rules, None, patient_agreed=True, today=today)
+    assert (unknown.allowed, unknown.kind) == (False, "unknown") and "date of birth" in unknown.reason

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.messaging.outbox import define_outbox
@@ -40,7 +40,7 @@ class RosterEntry(Base):
     given_name: Mapped[str] = mapped_column(String(120))
     middle_name: Mapped[str] = mapped_column(String(120), default="")
     family_name: Mapped[str] = mapped_column(String(120))
-    birth_date: Mapped[date] = mapped_column(Date)
+    birth_date: Mapped[date | None] = mapped_column(Date)  # None: not known (a blank or impossible date on file)
     sex: Mapped[str] = mapped_column(String(16), default="")
     address: Mapped[str] = mapped_column(String(200), default="")
     city: Mapped[str] = mapped_column(String(120), default="")
@@ -111,8 +111,9 @@ class Enrollment(Base):
     path: Mapped[str] = mapped_column(String(16))  # invitation | signup | security_code | connect | proxy
     stage: Mapped[str] = mapped_column(String(16))  # identify | prove | proven | done | locked
     invitation_id: Mapped[str | None] = mapped_column(String(36))
-    entry_id: Mapped[int | None] = mapped_column(Integer)  # the candidate record; None when nothing matched
-    grade: Mapped[str | None] = mapped_column(String(16))
+    # the record an invitation or security code names, else the candidate identification found
+    entry_id: Mapped[int | None] = mapped_column(Integer)
+    grade: Mapped[str | None] = mapped_column(String(16))  # the candidate's; None: no candidate (a decoy)
     email: Mapped[str | None] = mapped_column(String(254))  # what the person typed at self sign-up
     account_id: Mapped[str | None] = mapped_column(String(36))  # signed-in account (connect), or created
     identify_attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -120,6 +121,8 @@ class Enrollment(Base):
     code_sends: Mapped[int] = mapped_column(Integer, default=0)
     code_digest: Mapped[str | None] = mapped_column(String(64))
     code_channel: Mapped[str | None] = mapped_column(String(8))
+    # codes are made and "sent" but go nowhere: no candidate, no such contact on file, or not the phone typed
+    code_withheld: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     code_expires_at: Mapped[datetime | None]
     proven_by: Mapped[str | None] = mapped_column(String(16))
     proven_at: Mapped[datetime | None]

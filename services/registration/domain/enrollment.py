@@ -1,16 +1,25 @@
 """One person's way from "who are you?" to a linked record, at one practice.
 
-    identify ──(certain/probable match)──► prove ──(PIN | code | security code)──► proven ──► done
-       │ no match: a generic message, try again              │ 5 wrong answers: locked
-       └ 5 tries: locked                                      └ codes: 10 minutes, single use
+    identify ──(everyone)──► prove ──(PIN | code | security code)──► proven ──► done
+       ▲  │ 5 identifications:     │ 5 wrong answers: locked
+       │  │ locked                 └ codes: 10 minutes, single use (see proof.py)
+       └──┴── "change my details" ◄┘
 
-The link or the demographics only find a *candidate* record; they never prove identity. Proof is the
-office PIN, a 6-digit code sent to the contact details on file for that record (text, voice or email),
-or the office's security code. A "probable" match may be proven only by the phone on file, which the
-person must also type ("Verify by phone number", seed 001). Only a proven enrollment is linked.
+Identification only finds a *candidate* record; it proves nothing, and it is not an oracle. Being a
+patient of some practices is itself sensitive, so anyone who knows a name and a date of birth must not
+learn from the pages whether that person is a patient. Every well-formed identification therefore goes
+on to the same proof page, with the same choices, whoever the person is:
 
-Nothing here says whether a person is a patient: no match, an ambiguous match (twins) and a throttled
-attempt all answer ``NO_MATCH``; a code is "sent" whether or not a contact is on file.
+- a *certain* or *probable* match (the best roster entry, not tied with another) becomes the
+  enrollment's candidate (``entry_id`` and its ``grade``);
+- anything else (no match, a possible one, twins who both fit, a record identified too often this
+  hour) is a *decoy*: ``grade`` stays None. Its proof steps answer exactly as a candidate's do, with
+  the same limits, and nothing it is sent or types can ever prove it (proof.py).
+
+A miss shows only as a code that never arrives and never works. The true outcome (matched with its
+grade, no match, throttled) goes to the practice's audit trail, never to the person. What the person
+may be told: too many identifications from one address (``throttle.Throttled``, the same for anyone),
+or this enrollment locked.
 """
 from __future__ import annotations
 
@@ -21,24 +30,22 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.registration.db.models import AccountLink, Enrollment, RosterEntry, outbox
-from services.registration.domain import (account_links, audit, invitations, matching, roster, secrets,
-                                          throttle)
+from services.registration.db.models import AccountLink, Enrollment, RosterEntry
+from services.registration.domain import account_links, audit, invitations, matching, roster, throttle
 from services.registration.domain.practices import PracticeView
 from services.registration.domain.time import aware, now
-from shared.messaging.notifications import request_notification
 
 LIFETIME = timedelta(minutes=30)
-CODE_LIFETIME = timedelta(minutes=10)
 MAX_IDENTIFY = 5
-MAX_PROOF_ATTEMPTS = 5
-MAX_SENDS = 4            # the first code and three resends
+# identification and code requests are answered no sooner than this, whoever was found: the search
+# does more for a name on the roster (measured: bench/registration_timing.py, bench/README.md)
+STEADY_ANSWER_SECONDS = 0.1
 PATHS = ("invitation", "signup", "security_code", "connect", "proxy")
+NAMED_RECORD_PATHS = ("invitation", "security_code")  # entry_id names the one record the person may be
+CANDIDATE_GRADES = (matching.CERTAIN, matching.PROBABLE)
 
-# identify outcomes
-MATCHED, NO_MATCH, LOCKED = "matched", "no_match", "locked"
-# proof outcomes
-PROVEN, WRONG, EXPIRED, SENT, NOT_ALLOWED, TOO_MANY_SENDS = "proven", "wrong", "expired", "sent", "not_allowed", "too_many_sends"
+# outcomes
+PROVE, IDENTIFY, LOCKED, NOT_ALLOWED = "prove", "identify", "locked", "not_allowed"
 
 
 @dataclass(frozen=True)
@@ -50,13 +57,15 @@ class Context:
 
 def start(session: Session, practice: PracticeView, path: str, *, invitation_id: str | None = None,
           entry_id: int | None = None, account_id: str | None = None) -> Enrollment:
+    """A new enrollment; *entry_id* is the record an invitation or office security code names (the person
+    is checked against that record only)."""
     if path not in PATHS:
         raise ValueError(f"unknown path {path!r}")
     moment = now()
     enrollment = Enrollment(id=str(uuid.uuid4()), practice_id=practice.id, path=path, stage="identify",
                             invitation_id=invitation_id, entry_id=entry_id, account_id=account_id,
-                            identify_attempts=0, proof_attempts=0, code_sends=0, created_at=moment,
-                            expires_at=moment + LIFETIME)
+                            identify_attempts=0, proof_attempts=0, code_sends=0, code_withheld=False,
+                            created_at=moment, expires_at=moment + LIFETIME)
     session.add(enrollment)
     session.flush()
     return enrollment
@@ -72,6 +81,11 @@ def load(session: Session, enrollment_id: str | None) -> Enrollment | None:
     return found
 
 
+def seconds_left(enrollment: Enrollment) -> int:
+    """Until the enrollment expires and the person may start again (a locked one's Retry-After)."""
+    return max(1, int((aware(enrollment.expires_at) - now()).total_seconds()))
+
+
 def thresholds(practice: PracticeView) -> matching.Thresholds:
     s, base = practice.settings, matching.Thresholds()
     return matching.Thresholds(certain=s.certain_threshold or base.certain,
@@ -79,11 +93,16 @@ def thresholds(practice: PracticeView) -> matching.Thresholds:
                                possible=s.possible_threshold or base.possible)
 
 
+def is_candidate(enrollment: Enrollment) -> bool:
+    """Did identification find someone (not a decoy)? Then ``entry_id`` is that record."""
+    return enrollment.grade in CANDIDATE_GRADES and enrollment.entry_id is not None
+
+
 def _best(session: Session, enrollment: Enrollment, practice: PracticeView,
           query: matching.Person) -> tuple[RosterEntry | None, matching.Match | None]:
     limits = thresholds(practice)
-    if enrollment.path in ("invitation", "security_code") and enrollment.entry_id:
-        entry = session.get(RosterEntry, enrollment.entry_id)
+    if enrollment.path in NAMED_RECORD_PATHS:
+        entry = session.get(RosterEntry, enrollment.entry_id) if enrollment.entry_id else None
         if entry is None:
             return None, None
         return entry, matching.compare(query, roster.person(entry), limits, roster.model(session, practice.id))
@@ -91,169 +110,65 @@ def _best(session: Session, enrollment: Enrollment, practice: PracticeView,
     if not ranked:
         return None, None
     top, runner_up = ranked[0][1].grade, ranked[1][1].grade if len(ranked) > 1 else None
-    if runner_up is not None and (runner_up == top or runner_up == "certain"):
+    if runner_up is not None and (runner_up == top or runner_up == matching.CERTAIN):
         return None, None  # two people fit equally well (twins, a parent and child of one name): never guess
     return ranked[0]
 
 
 def identify(session: Session, enrollment: Enrollment, practice: PracticeView, query: matching.Person,
              ctx: Context) -> str:
-    """Find the candidate record; MATCHED moves on to proof, anything else is one generic answer."""
-    if enrollment.stage == "locked":
+    """Find the candidate record, or make the enrollment a decoy; PROVE either way (LOCKED after
+    MAX_IDENTIFY identifications). Raises throttle.Throttled when the address tried too often."""
+    if enrollment.stage == "locked" or enrollment.identify_attempts >= MAX_IDENTIFY:
+        enrollment.stage = "locked"
         return LOCKED
+    try:
+        throttle.require(session, throttle.IDENTIFY_PER_IP, ctx.ip)
+    except throttle.Throttled:
+        audit.record(session, "identify", "throttled", practice_id=practice.id, ip=ctx.ip, path=enrollment.path,
+                     limit="ip")
+        raise
     enrollment.identify_attempts += 1
-    within_ip = throttle.hit(session, throttle.IDENTIFY_PER_IP, ctx.ip)
     entry, match = _best(session, enrollment, practice, query)
-    grade = match.grade if match else "certainly-not"
-    # charge a record either way, so a near miss costs the same as no patient at all
-    subject = entry.id if entry else f"none:{query.family}:{query.birth_date}"
-    within_record = throttle.hit(session, throttle.IDENTIFY_PER_RECORD, subject)
-    matched = within_ip and within_record and grade in ("certain", "probable")
-    audit.record(session, "identify", "matched" if matched else "throttled" if not (within_ip and within_record)
-                 else "no_match", practice_id=practice.id, entry_id=entry.id if matched else None, ip=ctx.ip,
-                 path=enrollment.path, grade=grade if matched else None)
-    if matched:
-        enrollment.entry_id, enrollment.grade, enrollment.stage = entry.id, grade, "prove"
-        return MATCHED
-    if enrollment.path not in ("invitation", "security_code"):
-        enrollment.entry_id = None
+    grade = match.grade if match else matching.CERTAINLY_NOT
+    # a record is charged whoever asks; a decoy charges its own enrollment, the same work
+    within_record = throttle.hit(session, throttle.IDENTIFY_PER_RECORD, entry.id if entry else f"decoy:{enrollment.id}")
+    found = entry if within_record and grade in CANDIDATE_GRADES else None
+    audit.record(session, "identify", "matched" if found else "no_match" if within_record else "throttled",
+                 practice_id=practice.id, entry_id=found.id if found else None, ip=ctx.ip, path=enrollment.path,
+                 grade=grade if found else None)
+    if enrollment.path not in NAMED_RECORD_PATHS:
+        enrollment.entry_id = found.id if found else None
+    enrollment.grade = grade if found else None
+    enrollment.stage = "prove"
+    return PROVE
+
+
+def change_details(session: Session, enrollment: Enrollment) -> str:
+    """The proof page's "change the details I entered": back to identification, for anyone alike (the
+    attempts, sends and wrong answers so far still count). An office security code is one try."""
+    if enrollment.stage != "prove" or enrollment.path == "security_code":
+        return NOT_ALLOWED
     if enrollment.identify_attempts >= MAX_IDENTIFY:
         enrollment.stage = "locked"
         return LOCKED
-    return NO_MATCH
-
-
-def proof_methods(enrollment: Enrollment, practice: PracticeView) -> list[str]:
-    """What the person may use to prove identity at this point (the same list for everyone at a grade)."""
-    channels = [c for c in ("sms", "voice", "email") if c in practice.settings.code_channels]
-    if enrollment.grade == "probable":
-        return [c for c in channels if c in ("sms", "voice")]
-    return channels + (["pin"] if practice.settings.office_pin else [])
-
-
-def _entry(session: Session, enrollment: Enrollment) -> RosterEntry | None:
-    return session.get(RosterEntry, enrollment.entry_id) if enrollment.entry_id else None
-
-
-def send_code(session: Session, enrollment: Enrollment, practice: PracticeView, channel: str, ctx: Context, *,
-              typed_phone: str = "") -> str:
-    """Send a fresh 6-digit code to the record's contact for *channel*. A resend replaces the code but
-    keeps the attempt count; the number of sends is limited per enrollment, record and IP."""
-    if enrollment.stage != "prove" or channel not in proof_methods(enrollment, practice):
-        return NOT_ALLOWED
-    if enrollment.code_sends >= MAX_SENDS:
-        return TOO_MANY_SENDS
-    entry = _entry(session, enrollment)
-    if not (throttle.hit(session, throttle.SENDS_PER_IP, ctx.ip)
-            and throttle.hit(session, throttle.SENDS_PER_RECORD, entry.id if entry else None)):
-        audit.record(session, "code_send", "throttled", practice_id=practice.id, ip=ctx.ip, channel=channel)
-        return TOO_MANY_SENDS
-    enrollment.code_sends += 1
-    code = secrets.new_digits(6)
-    enrollment.code_digest = secrets.keyed_digest(ctx.pepper, "enrollment-code", enrollment.id, code)
-    enrollment.code_channel = channel
-    enrollment.code_expires_at = now() + CODE_LIFETIME
-    address = _address(entry, channel)
-    if enrollment.grade == "probable" and matching.normalise_phone(typed_phone) != matching.normalise_phone(address or ""):
-        address = None  # probable: only to the phone on file, and only when the person knows it
-    if address:
-        recipient = {"email": address} if channel == "email" else {"phone": address}
-        request_notification(session, outbox, channel=channel, recipient=recipient, template="safe_health_code",
-                             variables={"code": code, "minutes": int(CODE_LIFETIME.total_seconds() // 60),
-                                        "practice_name": practice.name},
-                             expires_at=enrollment.code_expires_at)
-    audit.record(session, "code_send", "sent" if address else "no_contact", practice_id=practice.id,
-                 entry_id=enrollment.entry_id, ip=ctx.ip, channel=channel, sends=enrollment.code_sends)
-    return SENT
-
-
-def _address(entry: RosterEntry | None, channel: str) -> str | None:
-    if entry is None:
-        return None
-    if channel == "email":
-        return entry.email or None
-    digits = matching.normalise_phone(entry.phone or "")
-    return f"+1{digits}" if len(digits) == 10 else None
-
-
-def _fail(session: Session, enrollment: Enrollment, practice: PracticeView, ctx: Context, method: str) -> str:
-    enrollment.proof_attempts += 1
-    throttle.hit(session, throttle.PROOF_FAILURES_PER_RECORD, enrollment.entry_id)
-    audit.record(session, "prove", "wrong", practice_id=practice.id, entry_id=enrollment.entry_id, ip=ctx.ip,
-                 method=method, attempts=enrollment.proof_attempts)
-    if enrollment.proof_attempts >= MAX_PROOF_ATTEMPTS:
-        enrollment.stage, enrollment.code_digest = "locked", None
-        audit.record(session, "prove", "locked", practice_id=practice.id, entry_id=enrollment.entry_id, ip=ctx.ip)
-        return LOCKED
-    return WRONG
-
-
-def _proven(session: Session, enrollment: Enrollment, practice: PracticeView, ctx: Context, method: str) -> str:
-    enrollment.stage, enrollment.proven_by, enrollment.proven_at = "proven", method, now()
-    enrollment.code_digest = None
-    enrollment.expires_at = now() + LIFETIME  # time to choose a username and password
-    audit.record(session, "prove", "proven", practice_id=practice.id, entry_id=enrollment.entry_id, ip=ctx.ip,
-                 method=method)
-    return PROVEN
-
-
-def _record_locked(session: Session, enrollment: Enrollment) -> bool:
-    """Too many failed proofs against this record today, across all enrollments."""
-    if enrollment.entry_id is None:
-        return False
-    return throttle.exhausted(session, throttle.PROOF_FAILURES_PER_RECORD, enrollment.entry_id)
-
-
-def check_code(session: Session, enrollment: Enrollment, practice: PracticeView, code: str, ctx: Context) -> str:
-    if enrollment.stage == "locked":
-        return LOCKED
-    if enrollment.stage != "prove":
-        return NOT_ALLOWED
-    if _record_locked(session, enrollment) or not throttle.hit(session, throttle.CODE_ENTRY_PER_IP, ctx.ip):
-        return _fail(session, enrollment, practice, ctx, "code")
-    typed = "".join(ch for ch in code if ch.isdigit())
-    given = secrets.keyed_digest(ctx.pepper, "enrollment-code", enrollment.id, typed)
-    expected = enrollment.code_digest if enrollment.code_expires_at and aware(enrollment.code_expires_at) > now() else None
-    if len(typed) == 6 and secrets.same(given, expected) and enrollment.entry_id:
-        return _proven(session, enrollment, practice, ctx, enrollment.code_channel or "code")
-    if enrollment.code_digest and not expected:
-        enrollment.proof_attempts += 1
-        return EXPIRED
-    return _fail(session, enrollment, practice, ctx, "code")
-
-
-def check_pin(session: Session, enrollment: Enrollment, practice: PracticeView, pin: str, ctx: Context) -> str:
-    if enrollment.stage == "locked":
-        return LOCKED
-    if enrollment.stage != "prove" or "pin" not in proof_methods(enrollment, practice):
-        return NOT_ALLOWED
-    if _record_locked(session, enrollment) or not throttle.hit(session, throttle.CODE_ENTRY_PER_IP, ctx.ip):
-        return _fail(session, enrollment, practice, ctx, "pin")
-    entry = _entry(session, enrollment)
-    given = roster.pin_digest(ctx.pepper, practice.id, pin)
-    if entry is not None and secrets.same(given, entry.pin_digest):
-        return _proven(session, enrollment, practice, ctx, "pin")
-    return _fail(session, enrollment, practice, ctx, "pin")
-
-
-def prove_with_office_code(session: Session, enrollment: Enrollment, practice: PracticeView, entry_id: int,
-                           ctx: Context) -> str:
-    """The office's security code already named the record; the person's details matched it."""
-    if enrollment.stage != "prove" or enrollment.entry_id != entry_id:
-        return NOT_ALLOWED
-    return _proven(session, enrollment, practice, ctx, "security_code")
+    enrollment.stage, enrollment.grade = "identify", None
+    if enrollment.path not in NAMED_RECORD_PATHS:
+        enrollment.entry_id = None
+    enrollment.code_digest, enrollment.code_channel, enrollment.code_withheld = None, None, False
+    return IDENTIFY
 
 
 def existing_account(session: Session, enrollment: Enrollment, practice: PracticeView) -> str | None:
     """The CareKey account this proven person already has, found through records linked before: this
     record itself, or another record (at any practice, a duplicate chart included) that is certainly the same
-    person."""
-    entry = _entry(session, enrollment)
+    person (which needs the date of birth on both)."""
+    entry = session.get(RosterEntry, enrollment.entry_id) if enrollment.entry_id else None
     if entry is None:
         return None
     own = session.scalar(select(AccountLink.account_id).where(AccountLink.entry_id == entry.id,
                                                              AccountLink.relationship == "self"))
-    if own:
+    if own or entry.birth_date is None:
         return own
     me = roster.person(entry)
     limits = thresholds(practice)
@@ -262,7 +177,7 @@ def existing_account(session: Session, enrollment: Enrollment, practice: Practic
         .where(AccountLink.relationship == "self", RosterEntry.id != entry.id,
                RosterEntry.birth_date == entry.birth_date)).all()
     for account_id, other in linked:
-        if matching.compare(me, roster.person(other), limits).grade == "certain":
+        if matching.compare(me, roster.person(other), limits).grade == matching.CERTAIN:
             return account_id
     return None
 

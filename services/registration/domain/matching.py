@@ -21,11 +21,13 @@ No amount of evidence lifts a candidate over these ceilings (each a look-alike i
 1. At most ``possible``: the given names disagree or only an initial agrees (twins: same surname, birth
    date and address, another given name); the birth dates disagree (not a swap, a digit or a year: a
    parent and child of one name, a household member's date) or one is missing (a placeholder such as
-   1900-01-01 counts as missing); generational suffixes differ (Jr./Sr.); the surnames disagree or one
+   1900-01-01 counts as missing) and the phone or email does not agree exactly; generational suffixes
+   differ (Jr./Sr.); the surnames disagree or one
    is missing and neither the street address, the phone nor the email agrees exactly (so a first name,
    birth date and zip alone never pass for someone with another surname).
-2. At most ``probable``: the surname disagrees (a new married name) or is missing, the address, phone
-   or email agreeing; the given name is missing on either side; only one of several given names agrees
+2. At most ``probable``: the birth date is missing on one side (a record imported with its date
+   unknown) while the names agree and the phone or email agrees exactly; the surname disagrees (a new
+   married name) or is missing, the address, phone or email agreeing; the given name is missing on either side; only one of several given names agrees
    (Mary / Mary Ann); the given names are one letter apart but both real names (Carl / Karl: a twin,
    not a typo, for all we know).
 3. In a search, ``certain`` also needs (else ``probable`` at most):
@@ -136,10 +138,14 @@ def _ceiling(levels: dict[str, str], similar_given: bool) -> tuple[str, str]:
     given, family, born = levels.get("given"), levels.get("family"), levels.get("birth_date")
     if given in (DISAGREE, INITIAL):
         return POSSIBLE, "given name disagrees"
-    if born in (DISAGREE, None):
-        return POSSIBLE, f"birth date {'disagrees' if born else 'missing'}"
+    if born == DISAGREE:
+        return POSSIBLE, "birth date disagrees"
     if levels.get("suffix") == DISAGREE:
         return POSSIBLE, "suffix differs"
+    if born is None:  # unknown on file (or not asked): the name and a contact of the person's own, or nothing
+        if given in (EXACT, NICKNAME) and family == EXACT and EXACT in (levels.get("phone"), levels.get("email")):
+            return PROBABLE, "birth date missing"
+        return POSSIBLE, "birth date missing, no contact agrees"
     if family in (DISAGREE, None) and EXACT not in (levels.get("address"), levels.get("phone"), levels.get("email")):
         return POSSIBLE, f"surname {'disagrees' if family else 'missing'}, no address or contact agrees"
     if family in (DISAGREE, None):

@@ -2,8 +2,9 @@
 
 A practice chooses which registration paths are open (an office invitation, self sign-up, an office
 security code), how a patient may prove identity (the office PIN, a code by email, text or voice),
-its proxy rules (age bands; how long an adult's proxy lasts), its matching thresholds and how long an
-invitation lasts (14 days, as in the seeds).
+its proxy rules (age bands; how long an adult's proxy lasts), its matching thresholds, how long an
+invitation lasts (14 days, as in the seeds) and how many ``$match`` queries an operator client may send
+it a minute.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from services.registration.domain.time import now
 
 PATHS = ("invitation", "signup", "security_code")
 CHANNELS = ("email", "sms", "voice")
+MAX_MATCH_PER_MINUTE = 60_000
 
 
 class PracticeError(ValueError):
@@ -48,6 +50,7 @@ class PracticeSettings:
     security_code_days: int = 30
     proxy_code_days: int = 30
     proxy: ProxyRules = field(default_factory=ProxyRules)
+    match_per_minute: int = 600                  # $match queries per operator client a minute (429 past it)
     certain_threshold: float | None = None       # None: the matching engine's defaults
     probable_threshold: float | None = None
     possible_threshold: float | None = None
@@ -62,6 +65,9 @@ class PracticeSettings:
         for name in ("invitation_days", "security_code_days", "proxy_code_days"):
             if not 1 <= getattr(self, name) <= 90:
                 raise PracticeError(f"{name} must be between 1 and 90.")
+        if isinstance(self.match_per_minute, bool) or not isinstance(self.match_per_minute, int) \
+                or not 1 <= self.match_per_minute <= MAX_MATCH_PER_MINUTE:
+            raise PracticeError(f"match_per_minute must be a whole number from 1 to {MAX_MATCH_PER_MINUTE}.")
         thresholds = [t for t in (self.certain_threshold, self.probable_threshold, self.possible_threshold)
                       if t is not None]
         if any(not 0 < t <= 1 for t in thresholds) or thresholds != sorted(thresholds, reverse=True):

@@ -46,8 +46,11 @@ def _birthday(birth: date, age: int) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.utc)
 
 
-def decide(rules: ProxyRules, birth: date, *, patient_agreed: bool, today: date | None = None) -> Decision:
+def decide(rules: ProxyRules, birth: date | None, *, patient_agreed: bool, today: date | None = None) -> Decision:
     """May a proxy be granted for a patient born on *birth*, and until when (pure)."""
+    if birth is None:
+        return Decision(False, "unknown", None, "The patient's date of birth isn't on file, so the age rules "
+                                                "can't be applied; add it to the roster first.")
     today = today or now().date()
     age = age_on(birth, today)
     if age < rules.full_access_under:
@@ -143,5 +146,5 @@ def describe_request(request: ProxyRequest, entry: RosterEntry | None) -> dict:
     return {"id": request.id, "status": request.status, "requester_name": request.requester_name,
             "relationship": request.relationship, "account_id": request.account_id,
             "patient": {"mrn": entry.mrn, "name": f"{entry.given_name} {entry.family_name}",
-                        "birth_date": entry.birth_date.isoformat()} if entry else None,
+                        "birth_date": entry.birth_date.isoformat() if entry.birth_date else None} if entry else None,
             "created_at": request.created_at.isoformat()}

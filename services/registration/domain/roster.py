@@ -4,7 +4,7 @@ model (m and u probabilities, name frequencies: ``matching_model``) estimated fr
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 from sqlalchemy import bindparam, delete, func, select
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from services.registration.db.models import BlockingKey, MatchingModel, RosterEntry
 from services.registration.domain import matching, matching_model, secrets
-from services.registration.domain.roster_formats import RowProblem, validate_rows
+from services.registration.domain.roster_formats import RowNote, RowProblem, SourceRow, validate_rows
 from services.registration.domain.time import now
 
 MAX_CANDIDATES = 200  # blocking keys are selective; a query touching more is cut here
@@ -30,6 +30,8 @@ class RosterRejected(ValueError):
 class ImportResult:
     created: int
     updated: int
+    rejected: list[RowProblem] = field(default_factory=list)  # skipped rows, with their problems
+    notes: list[RowNote] = field(default_factory=list)        # zips restored, birth dates imported as unknown
 
 
 def person(entry: RosterEntry) -> matching.Person:
@@ -69,19 +71,21 @@ def upsert(session: Session, practice_id: str, values: dict, *, pepper: str) -> 
     return entry, created
 
 
-def import_rows(session: Session, practice_id: str, raw: Iterable[tuple[str, dict]], *, pepper: str) -> ImportResult:
-    """All or nothing: any bad row rejects the whole import, listing every problem. The practice's
+def import_rows(session: Session, practice_id: str, rows: Iterable[SourceRow], *, pepper: str,
+                skip_invalid: bool = False) -> ImportResult:
+    """All or nothing by default: any bad row rejects the whole import, listing every problem. With
+    *skip_invalid* the good rows are imported and the bad ones come back in ``rejected``. The practice's
     matching model is estimated again from the whole roster afterwards."""
-    rows, problems = validate_rows(raw)
-    if problems:
-        raise RosterRejected(problems)
+    checked = validate_rows(rows)
+    if checked.problems and not skip_invalid:
+        raise RosterRejected(checked.problems)
     created = updated = 0
-    for values in rows:
+    for values in checked.rows:
         _, new = upsert(session, practice_id, values, pepper=pepper)
         created += new
         updated += not new
     refresh_model(session, practice_id)
-    return ImportResult(created, updated)
+    return ImportResult(created, updated, checked.problems, checked.notes)
 
 
 _PERSON_COLUMNS = (RosterEntry.given_name, RosterEntry.family_name, RosterEntry.middle_name, RosterEntry.birth_date,

@@ -1,13 +1,16 @@
 """Rate limits on identification, proof and code endpoints: fixed-window counters per key.
 
-A hit is charged atomically (an upsert returning the new count) before the guarded work runs, so
-parallel attempts cannot slip past a limit. Keys hash the IP or record, so the table holds no PHI.
+A hit is charged atomically (an upsert returning the new count and when its window started) before the
+guarded work runs, so parallel attempts cannot slip past a limit; a refused hit still counts. Its
+answer says when the window frees (``retry_after``, for the ``Retry-After`` of a 429). Keys hash the IP
+or record, so the table holds no PHI.
 """
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import DateTime, Integer, String, bindparam, text
 from sqlalchemy.orm import Session
@@ -31,8 +34,29 @@ SENDS_PER_IP = Limit("send-ip", 10, timedelta(hours=1))
 IDENTIFY_PER_RECORD = Limit("identify-rec", 10, timedelta(hours=1))
 PROOF_FAILURES_PER_RECORD = Limit("proof-rec", 10, timedelta(hours=24))
 SENDS_PER_RECORD = Limit("send-rec", 6, timedelta(hours=1))
-# per operator client
-MATCH_PER_CLIENT = Limit("match-client", 600, timedelta(minutes=1))
+
+
+def match_per_client(per_minute: int) -> Limit:
+    """$match, per operator client and practice: the practice's match_per_minute setting."""
+    return Limit("match-client", per_minute, timedelta(minutes=1))
+
+
+@dataclass(frozen=True)
+class Charge:
+    """The answer to a hit: true while within the limit."""
+    allowed: bool
+    retry_after: int = 0  # seconds until the window frees, when refused
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+class Throttled(Exception):
+    """A limit the person may be told about (per IP): wait ``retry_after`` seconds."""
+
+    def __init__(self, limit: Limit, retry_after: int) -> None:
+        super().__init__(f"{limit.name}: retry after {retry_after} s")
+        self.limit, self.retry_after = limit, retry_after
 
 
 def _key(limit: Limit, subject: str) -> str:
@@ -47,24 +71,40 @@ def exhausted(session: Session, limit: Limit, subject: str | int) -> bool:
 
 # text, as identity's login throttle: a dialect's insert().on_conflict_do_update() is not cacheable and
 # would be compiled again on every charge; this is compiled once, for PostgreSQL and SQLite alike.
-# The counter starts at 1, or goes up by one (restarting a window that has passed): the new count.
+# The counter starts at the cost, or goes up by it (restarting a window that has passed): the new count
+# and when its window started.
 _CHARGE = text(f"""
-    INSERT INTO {Throttle.__tablename__} (key, count, window_started_at) VALUES (:counter_key, 1, :moment)
+    INSERT INTO {Throttle.__tablename__} (key, count, window_started_at) VALUES (:counter_key, :cost, :moment)
     ON CONFLICT (key) DO UPDATE SET
-        count = CASE WHEN {Throttle.__tablename__}.window_started_at <= :window_cutoff THEN 1
-                     ELSE {Throttle.__tablename__}.count + 1 END,
+        count = CASE WHEN {Throttle.__tablename__}.window_started_at <= :window_cutoff THEN :cost
+                     ELSE {Throttle.__tablename__}.count + :cost END,
         window_started_at = CASE WHEN {Throttle.__tablename__}.window_started_at <= :window_cutoff THEN :moment
                                  ELSE {Throttle.__tablename__}.window_started_at END
-    RETURNING count""").bindparams(
-    bindparam("counter_key", type_=String()), bindparam("moment", type_=DateTime(timezone=True)),
-    bindparam("window_cutoff", type_=DateTime(timezone=True))).columns(count=Integer())
+    RETURNING count, window_started_at""").bindparams(
+    bindparam("counter_key", type_=String()), bindparam("cost", type_=Integer()),
+    bindparam("moment", type_=DateTime(timezone=True)),
+    bindparam("window_cutoff", type_=DateTime(timezone=True))).columns(count=Integer(),
+                                                                       window_started_at=DateTime(timezone=True))
 
 
-def hit(session: Session, limit: Limit, subject: str | int | None) -> bool:
-    """Charge one attempt; True while the subject is within its limit."""
+def _seconds_until(moment: datetime) -> int:
+    return max(1, math.ceil((aware(moment) - now()).total_seconds()))
+
+
+def hit(session: Session, limit: Limit, subject: str | int | None, *, cost: int = 1) -> Charge:
+    """Charge *cost* attempts; allowed while the subject is within its limit."""
     if subject is None or subject == "":
-        return True
+        return Charge(True)
     moment = now()
-    count = session.execute(_CHARGE, {"counter_key": _key(limit, str(subject)), "moment": moment,
-                                      "window_cutoff": moment - limit.window}).scalar_one()
-    return count <= limit.count
+    count, started = session.execute(_CHARGE, {"counter_key": _key(limit, str(subject)), "cost": cost,
+                                               "moment": moment, "window_cutoff": moment - limit.window}).one()
+    if count <= limit.count:
+        return Charge(True)
+    return Charge(False, _seconds_until(started + limit.window))
+
+
+def require(session: Session, limit: Limit, subject: str | int | None) -> None:
+    """Charge one attempt; raise Throttled past the limit."""
+    charge = hit(session, limit, subject)
+    if not charge:
+        raise Throttled(limit, charge.retry_after)

@@ -66,24 +66,30 @@ def put_practice(practice_id: str):
 @bp.post("/practices/<practice_id>/roster")
 @require_scope(ADMIN)
 def import_roster(practice_id: str):
-    """JSON ``{"rows": [...]}``, a FHIR R4 Bundle of Patients, or ``text/csv``. All or nothing."""
+    """JSON ``{"rows": [...]}``, a FHIR R4 Bundle of Patients, or ``text/csv``. All or nothing, unless
+    ``?on_error=skip``: then the good rows are imported and the rejected ones listed in the answer."""
     practice = _practice(practice_id)
+    on_error = request.args.get("on_error", "reject")
+    if on_error not in ("reject", "skip"):
+        raise InvalidRequest("on_error is reject (the default: any bad row imports nothing) or skip.")
     try:
         if request.mimetype in ("text/csv", "application/csv"):
-            raw = roster_formats.parse_csv(request.get_data(as_text=True))
+            rows = roster_formats.parse_csv(request.get_data(as_text=True))
         elif isinstance(request.get_json(silent=True), dict) and request.get_json().get("resourceType") == "Bundle":
-            raw = roster_formats.parse_fhir_bundle(request.get_data(as_text=True))
+            rows = roster_formats.parse_fhir_bundle(request.get_data(as_text=True))
         else:
-            raw = [(f"row {i}", row) for i, row in enumerate(json_body.load(schemas.RosterInput())["rows"], start=1)]
+            rows = roster_formats.json_rows(json_body.load(schemas.RosterInput())["rows"])
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from None
     try:
-        result = roster.import_rows(db(), practice.id, raw, pepper=services().settings.secret_key)
+        result = roster.import_rows(db(), practice.id, rows, pepper=services().settings.secret_key,
+                                    skip_invalid=on_error == "skip")
     except roster.RosterRejected as exc:
         db().rollback()
-        raise AppError("invalid_rows", 422, str(exc), {"problems": [p.as_dict() for p in exc.problems]}) from None
+        raise AppError("invalid_rows", 422, f"{exc} Fix them, or send ?on_error=skip to import the good rows.",
+                       {"problems": [p.as_dict() for p in exc.problems]}) from None
     audit.record(db(), "roster", "imported", practice_id=practice.id, actor=actor(), ip=client_ip(),
-                 created=result.created, updated=result.updated)
+                 created=result.created, updated=result.updated, rejected=len(result.rejected))
     return jsonify(schemas.ImportOutput().dump(result)), 200
 
 

@@ -1,7 +1,9 @@
 """Request-scoped plumbing for registration's views: one database session per request (committed
-when the view returns, rolled back when it raises), the services, and the client's address."""
+when the view returns, rolled back when it raises), the services, the client's address, and answers
+held to a steady time."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from flask import Flask, current_app, g, request
@@ -38,6 +40,13 @@ def domain_context() -> Context:
     return Context(pepper=services().settings.secret_key, ip=client_ip())
 
 
+def answer_no_sooner_than(seconds: float) -> None:
+    """Hold this request's answer until *seconds* from now, waiting after the database session is
+    released: for a step whose work depends on who the person is (identification searches longer when
+    the name is on the roster), so that it takes the same time for anyone."""
+    g.answer_not_before = time.monotonic() + seconds
+
+
 def install(app: Flask) -> None:
     @app.after_request
     def _commit(response):
@@ -56,3 +65,6 @@ def install(app: Flask) -> None:
             if exc is not None:
                 session.rollback()
             session.close()
+        not_before = g.pop("answer_not_before", None)  # before the answer's body is sent
+        if not_before is not None:
+            time.sleep(max(0.0, not_before - time.monotonic()))

@@ -142,7 +142,7 @@ def existing():
 
 def _same_person(account: dict, entry: RosterEntry, practice) -> bool:
     """The signed-in account is the proven person: same name and date of birth."""
-    if not account or account.get("birth_date") != entry.birth_date.isoformat():
+    if not account or entry.birth_date is None or account.get("birth_date") != entry.birth_date.isoformat():
         return False
     them = matching.Person(given=account.get("given_name") or "", family=account.get("family_name") or "",
                            birth_date=entry.birth_date)

@@ -8,7 +8,7 @@ import time
 from flask import Blueprint, redirect, request, session, url_for
 
 from services.registration.db.models import Enrollment
-from services.registration.domain import enrollment as enrollments, practices
+from services.registration.domain import enrollment as enrollments, practices, throttle
 from services.registration.domain.practices import PracticeView
 from services.registration.web.context import db
 from services.registration.web.pages_common import message
@@ -53,10 +53,18 @@ def expired_page():
                    "Start again from your practice's portal.", 410)
 
 
-def locked_page(practice: PracticeView | None):
+def locked_page(practice: PracticeView | None, enrollment: Enrollment):
     name = practice.name if practice else "your practice"
     return message("Too many attempts", f"For your security we've paused this registration. Try again later, or "
-                   f"contact {name} for help.", 429)
+                   f"contact {name} for help.", 429, retry_after=enrollments.seconds_left(enrollment))
+
+
+@bp.errorhandler(throttle.Throttled)
+def too_many_attempts(exc: throttle.Throttled):
+    """A per-address limit: the same page for anyone from that address, whatever they typed."""
+    minutes = max(1, round(exc.retry_after / 60))
+    return message("Too many attempts", f"We've had too many attempts from your network. For your security, try "
+                   f"again in {minutes} minute{'s' if minutes != 1 else ''}.", 429, retry_after=exc.retry_after)
 
 
 def signed_in_account() -> str | None:

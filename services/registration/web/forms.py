@@ -1,12 +1,30 @@
 """What registration's pages accept, validated with marshmallow; messages are shown beside fields."""
 from __future__ import annotations
 
+from datetime import date
+
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from services.registration.domain import birth_dates
 from services.registration.domain.office_codes import RELATIONSHIPS
-from services.registration.domain.roster_formats import ZIP, BirthDate
+from services.registration.domain.roster_formats import ZIP
 
 _NAME = validate.Length(min=1, max=120, error="Enter up to 120 characters.")
+
+
+class BirthDate(fields.Field):
+    """A date of birth as people type it (see domain/birth_dates.py); one that can't be, asked again."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            found = birth_dates.read(value, date.today())
+        except birth_dates.DateUnreadable as exc:
+            raise ValidationError(str(exc)) from None
+        except birth_dates.NoSuchDate:
+            raise ValidationError(f"Enter a real date of birth, like {birth_dates.FORMS}.") from None
+        if found is None:
+            raise ValidationError(self.error_messages["required"])
+        return found
 
 
 class _Form(Schema):

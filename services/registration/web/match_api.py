@@ -1,16 +1,23 @@
 """``POST /Patient/$match`` (FHIR R4 Patient-match) for operators: a Patient (or a Parameters resource
 with ``resource``, ``onlyCertainMatches`` and ``count``) against one practice's roster, answered with
-a searchset Bundle whose entries carry ``search.score`` and the ``match-grade`` extension."""
+a searchset Bundle whose entries carry ``search.score`` and the ``match-grade`` extension.
+
+A Bundle of type ``batch`` whose entries are such Parameters (or Patients), at most 100, is
+answered with a ``batch-response`` Bundle: each entry its own searchset (``200 OK``) or an
+OperationOutcome in ``response.outcome`` (``400``). Every query counts against the operator client's
+limit at that practice (its ``match_per_minute`` setting, 600 by default); past it the answer is 429
+with ``Retry-After``, and a batch is answered or refused as a whole.
+"""
 from __future__ import annotations
 
 import json
-from datetime import date
 
 from flask import Blueprint, Response, g, request
 
 from services.registration.db.models import RosterEntry
-from services.registration.domain import audit, enrollment as enrollments, matching, practices, roster, throttle
-from services.registration.domain.roster_formats import patient_to_row
+from services.registration.domain import audit, enrollment as enrollments, match_queries, practices, roster, throttle
+from services.registration.domain.match_queries import Query, QueryError
+from services.registration.domain.practices import PracticeView
 from services.registration.web.api_auth import ADMIN, MATCH, require_scope
 from services.registration.web.context import db
 
@@ -19,44 +26,29 @@ FHIR_JSON = "application/fhir+json"
 MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
 
 
-def _fhir(body: dict, status: int = 200) -> Response:
-    return Response(json.dumps(body), status=status, mimetype=FHIR_JSON)
+def _fhir(body: dict, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(json.dumps(body), status=status, mimetype=FHIR_JSON, headers=headers)
 
 
-def _outcome(status: int, code: str, text: str) -> Response:
-    return _fhir({"resourceType": "OperationOutcome",
-                  "issue": [{"severity": "error", "code": code, "diagnostics": text}]}, status)
+def _operation_outcome(code: str, text: str) -> dict:
+    return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code, "diagnostics": text}]}
 
 
-def _parameters(body: dict) -> tuple[dict | None, bool, int, str | None]:
-    if body.get("resourceType") == "Patient":
-        return body, False, 10, None
-    if body.get("resourceType") != "Parameters":
-        return None, False, 10, None
-    patient, only_certain, count, practice = None, False, 10, None
-    for parameter in body.get("parameter") or []:
-        if not isinstance(parameter, dict):
-            continue
-        name = parameter.get("name")
-        if name == "resource":
-            patient = parameter.get("resource")
-        elif name == "onlyCertainMatches":
-            only_certain = parameter.get("valueBoolean") is True
-        elif name == "count" and isinstance(parameter.get("valueInteger"), int):
-            count = parameter["valueInteger"]
-        elif name == "practice":
-            practice = parameter.get("valueString") or parameter.get("valueCode")
-    return patient, only_certain, count, practice
+def _outcome(status: int, code: str, text: str, headers: dict | None = None) -> Response:
+    return _fhir(_operation_outcome(code, text), status, headers)
 
 
-def _person(patient: dict) -> matching.Person:
-    row = patient_to_row(patient)
-    born = None
-    if row["birth_date"]:
-        born = date.fromisoformat(str(row["birth_date"]))
-    return matching.Person(given=row["given_name"], family=row["family_name"], middle=row["middle_name"],
-                           birth_date=born, sex=row["sex"], zip=row["zip"], phone=row["phone"], email=row["email"],
-                           address=row["address"], city=row["city"])
+def _practice(practice_id: str | None) -> PracticeView:
+    if not practice_id:
+        raise QueryError("required", "Name the practice: ?practice=<id> or a 'practice' parameter.")
+    found = practices.get(db(), str(practice_id)[:64])
+    if found is None:
+        raise QueryError("not-found", "No such practice.")
+    return found
+
+
+def _status(error: QueryError) -> int:
+    return {"not-found": 404, "too-costly": 413}.get(error.code, 400)
 
 
 def _resource(entry: RosterEntry) -> dict:
@@ -66,8 +58,9 @@ def _resource(entry: RosterEntry) -> dict:
                 "identifier": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
                                                      "code": "MR"}]}, "value": entry.mrn}],
                 "name": [{"use": "official", "family": entry.family_name,
-                          "given": [n for n in (entry.given_name, entry.middle_name) if n]}],
-                "birthDate": entry.birth_date.isoformat()}
+                          "given": [n for n in (entry.given_name, entry.middle_name) if n]}]}
+    if entry.birth_date:
+        resource["birthDate"] = entry.birth_date.isoformat()
     if entry.sex:
         resource["gender"] = entry.sex
     if entry.zip or entry.address:
@@ -78,37 +71,78 @@ def _resource(entry: RosterEntry) -> dict:
     return resource
 
 
-@bp.post("/Patient/$match")
-@require_scope(MATCH, ADMIN)
-def match():
-    body = request.get_json(silent=True, force=True)
-    if not isinstance(body, dict):
-        return _outcome(400, "invalid", "Send a FHIR Parameters or Patient resource as JSON.")
-    patient, only_certain, count, named_practice = _parameters(body)
-    practice_id = request.args.get("practice") or named_practice
-    if not isinstance(patient, dict) or patient.get("resourceType") != "Patient":
-        return _outcome(400, "required", "The 'resource' parameter must hold a Patient.")
-    if not practice_id:
-        return _outcome(400, "required", "Name the practice: ?practice=<id> or a 'practice' parameter.")
-    practice = practices.get(db(), str(practice_id)[:64])
-    if practice is None:
-        return _outcome(404, "not-found", "No such practice.")
-    if not 1 <= count <= 100:
-        return _outcome(400, "value", "count must be between 1 and 100.")
-    if not throttle.hit(db(), throttle.MATCH_PER_CLIENT, g.get("api_client_id")):
-        return _outcome(429, "throttled", "Too many match requests; slow down.")
-    try:
-        query = _person(patient)
-    except (ValueError, TypeError):
-        return _outcome(400, "invalid", "birthDate must be a full date (YYYY-MM-DD).")
-    if not (query.family or query.given) or query.birth_date is None:
-        return _outcome(400, "required", "A match needs at least a name and a birthDate.")
-    ranked = roster.search(db(), practice.id, query, enrollments.thresholds(practice), limit=count,
-                           only_certain=only_certain)
+def _searchset(practice: PracticeView, query: Query) -> dict:
+    ranked = roster.search(db(), practice.id, query.person, enrollments.thresholds(practice), limit=query.count,
+                           only_certain=query.only_certain)
     entries = [{"fullUrl": f"{request.host_url}Patient/{entry.mrn}", "resource": _resource(entry),
                 "search": {"mode": "match", "score": round(result.score, 4),
                            "extension": [{"url": MATCH_GRADE, "valueCode": result.grade}]}}
                for entry, result in ranked]
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
+
+
+def _charge(practice: PracticeView, queries: int) -> Response | None:
+    """Count the queries against the client's limit at this practice; the 429 answer past it."""
+    limit = throttle.match_per_client(practice.settings.match_per_minute)
+    charge = throttle.hit(db(), limit, f"{g.get('api_client_id')}:{practice.id}", cost=queries)
+    if charge:
+        return None
+    return _outcome(429, "throttled", f"More than {limit.count} match queries a minute at this practice; retry "
+                    f"after {charge.retry_after} s.", {"Retry-After": str(charge.retry_after)})
+
+
+def _body() -> object:
+    try:
+        return request.get_json(silent=True, force=True)
+    except RecursionError:  # nested deeper than the parser goes
+        return None
+
+
+@bp.post("/Patient/$match")
+@require_scope(MATCH, ADMIN)
+def match():
+    body = _body()
+    if not isinstance(body, dict):
+        return _outcome(400, "invalid", "Send a FHIR Parameters or Patient resource, or a batch Bundle of them, "
+                                        "as JSON.")
+    if body.get("resourceType") == "Bundle":
+        return _batch(body)
+    try:
+        query = match_queries.read_query(body)
+        practice = _practice(request.args.get("practice") or query.practice_id)
+    except QueryError as exc:
+        return _outcome(_status(exc), exc.code, exc.text)
+    refused = _charge(practice, 1)
+    if refused is not None:
+        return refused
+    answer = _searchset(practice, query)
     audit.record(db(), "match", "answered", practice_id=practice.id, actor=f"client:{g.get('api_client_id')}",
-                 ip=request.remote_addr, results=len(entries))
-    return _fhir({"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries})
+                 ip=request.remote_addr, results=answer["total"])
+    return _fhir(answer)
+
+
+# -- the batch form (match_queries.MAX_BATCH queries at most) ---------------------------------------
+
+def _batch(bundle: dict) -> Response:
+    try:
+        entries = match_queries.batch_entries(bundle)
+        practice = _practice(request.args.get("practice"))
+    except QueryError as exc:
+        return _outcome(_status(exc), exc.code, exc.text)
+    refused = _charge(practice, len(entries))
+    if refused is not None:
+        return refused
+    answers = []
+    for entry in entries:
+        try:
+            query = match_queries.read_entry(entry)
+            if query.practice_id not in (None, practice.id):
+                raise QueryError("business-rule", "A batch queries one practice: the one in ?practice=.")
+            answers.append({"resource": _searchset(practice, query), "response": {"status": "200 OK"}})
+        except QueryError as exc:
+            answers.append({"response": {"status": "400 Bad Request",
+                                         "outcome": _operation_outcome(exc.code, exc.text)}})
+    audit.record(db(), "match", "answered", practice_id=practice.id, actor=f"client:{g.get('api_client_id')}",
+                 ip=request.remote_addr, batch=len(entries),
+                 results=sum(a.get("resource", {}).get("total", 0) for a in answers))
+    return _fhir({"resourceType": "Bundle", "type": "batch-response", "entry": answers})

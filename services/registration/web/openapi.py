@@ -11,13 +11,18 @@ from services.registration.web import schemas
 bp = Blueprint("openapi", __name__)
 
 _PROBLEM = {"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {}}}
+_QUERY = {("/api/practices/{practice_id}/roster", "post"): [
+    {"in": "query", "name": "on_error", "required": False,
+     "schema": {"type": "string", "enum": ["reject", "skip"], "default": "reject"},
+     "description": "reject: any bad row imports nothing (422); skip: import the good rows, list the rest"}]}
 _ROUTES = [
     ("/api/practices", "get", "List practices", None, "PracticeOutput", True),
     ("/api/practices/{practice_id}", "get", "Show a practice", None, "PracticeOutput", False),
     ("/api/practices/{practice_id}", "put", "Create or update a practice and its rules", "PracticeInput",
      "PracticeOutput", False),
-    ("/api/practices/{practice_id}/roster", "post", "Import roster rows (JSON rows, FHIR Bundle or text/csv); "
-     "all or nothing, upsert by MRN", "RosterInput", "ImportOutput", False),
+    ("/api/practices/{practice_id}/roster", "post", "Import roster rows (JSON rows, FHIR Bundle or text/csv), "
+     "upsert by MRN; all or nothing (422 listing every problem), or with on_error=skip the good rows",
+     "RosterInput", "ImportOutput", False),
     ("/api/practices/{practice_id}/roster/{mrn}", "get", "Show a roster entry (contact details only as flags)",
      None, "RosterEntryOutput", False),
     ("/api/practices/{practice_id}/invitations", "post", "Send or resend an invitation email (voids older links)",
@@ -53,7 +58,7 @@ def build_spec() -> dict:
         operation = {"summary": summary, "security": [{"bearer": []}],
                      "parameters": [{"in": "path", "name": part.strip("{}"), "required": True,
                                      "schema": {"type": "string"}}
-                                    for part in path.split("/") if part.startswith("{")],
+                                    for part in path.split("/") if part.startswith("{")] + _QUERY.get((path, method), []),
                      "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": (
                          {"type": "array", "items": {"$ref": f"#/components/schemas/{answer}"}} if many
                          else {"$ref": f"#/components/schemas/{answer}"})}}},
@@ -62,14 +67,22 @@ def build_spec() -> dict:
             operation["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": {"$ref": f"#/components/schemas/{body}"}}}}
         paths.setdefault(path, {})[method] = operation
+    outcome = {"description": "OperationOutcome", "content": {"application/fhir+json": {"schema": {"type": "object"}}}}
     paths["/Patient/$match"] = {"post": {
-        "summary": "FHIR R4 Patient $match against one practice's roster (?practice=<id>)",
+        "summary": "FHIR R4 Patient $match against one practice's roster (?practice=<id>): a Parameters or "
+                   "Patient resource, or a batch Bundle of up to 100 of them (answered by a batch-response "
+                   "Bundle, each entry a searchset or an OperationOutcome)",
         "security": [{"bearer": []}],
         "parameters": [{"in": "query", "name": "practice", "required": True, "schema": {"type": "string"}}],
         "requestBody": {"required": True, "content": {"application/fhir+json": {"schema": {"type": "object"}}}},
-        "responses": {"200": {"description": "searchset Bundle with search.score and match-grade",
+        "responses": {"200": {"description": "searchset Bundle with search.score and match-grade, or a "
+                                             "batch-response Bundle",
                               "content": {"application/fhir+json": {"schema": {"type": "object"}}}},
-                      "400": {"description": "OperationOutcome"}}}}
+                      "400": outcome, "404": outcome, "413": outcome,
+                      "429": {**outcome, "description": "OperationOutcome: more queries than the practice's "
+                                                        "match_per_minute; Retry-After says when to retry",
+                              "headers": {"Retry-After": {"schema": {"type": "integer"},
+                                                          "description": "seconds"}}}}}}
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()

@@ -6,8 +6,13 @@ from flask import Response, make_response, render_template
 from shared import csrf
 
 
-def page(template: str, status: int = 200, **context) -> Response:
+def page(template: str, status: int = 200, *, retry_after: int | None = None, **context) -> Response:
+    """A page; a 429 says in ``Retry-After`` when to come back (seconds)."""
+    if status == 429 and retry_after is None:
+        raise ValueError("a 429 page needs retry_after")
     response = make_response(render_template(template, csrf_token=csrf.token(), **context), status)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, int(retry_after)))
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Content-Security-Policy"] = ("default-src 'self'; style-src 'self' 'unsafe-inline'; "

@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from services.registration.domain.office_codes import RELATIONSHIPS
+from services.registration.domain.practices import MAX_MATCH_PER_MINUTE
 
 
 class _Strict(Schema):
@@ -27,6 +28,8 @@ class PracticeSettingsSchema(_Strict):
     security_code_days = fields.Integer(validate=validate.Range(min=1, max=90))
     proxy_code_days = fields.Integer(validate=validate.Range(min=1, max=90))
     proxy = fields.Nested(ProxyRulesSchema)
+    match_per_minute = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_MATCH_PER_MINUTE), metadata={
+        "description": "$match queries each operator client may send a minute (default 600); past it, 429"})
     certain_threshold = fields.Float(allow_none=True)
     probable_threshold = fields.Float(allow_none=True)
     possible_threshold = fields.Float(allow_none=True)
@@ -64,9 +67,28 @@ class RosterInput(_Strict):
     rows = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1, max=50000))
 
 
+class RowProblemOutput(Schema):
+    row = fields.String(metadata={"description": "where: 'line 5' of a CSV file, 'entry 3' of a Bundle, 'row 3' "
+                                                "of JSON rows"})
+    mrn = fields.String(allow_none=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
+                         metadata={"description": "messages by the source's own column name ('_row': the row)"})
+
+
+class RowNoteOutput(Schema):
+    kind = fields.String(metadata={"description": "zip_restored | birth_date_unknown"})
+    row = fields.String()
+    mrn = fields.String(allow_none=True)
+    column = fields.String()
+    note = fields.String()
+
+
 class ImportOutput(Schema):
     created = fields.Integer()
     updated = fields.Integer()
+    rejected = fields.List(fields.Nested(RowProblemOutput), metadata={
+        "description": "with on_error=skip: the rows not imported, each with its problems"})
+    notes = fields.List(fields.Nested(RowNoteOutput))
 
 
 class RosterEntryOutput(Schema):

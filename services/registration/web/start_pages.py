@@ -2,20 +2,20 @@
 security code, and connecting an account someone already has. Each ends in identification."""
 from __future__ import annotations
 
-from flask import redirect, request, url_for
+from flask import redirect, request, session, url_for
 
 from services.registration.domain import (audit, enrollment as enrollments, invitations, matching, office_codes,
-                                          throttle)
-from services.registration.domain.enrollment import LOCKED, MATCHED
+                                          proof, throttle)
+from services.registration.domain.enrollment import LOCKED
 from services.registration.web import forms
-from services.registration.web.context import client_ip, db, domain_context, services
-from services.registration.web.flow import (bp, begin, current, expired_page, locked_page, practice_or_404,
-                                            protect_form, require_sign_in, signed_in_account)
+from services.registration.web.context import answer_no_sooner_than, client_ip, db, domain_context, services
+from services.registration.web.flow import (ENROLLMENT, bp, begin, current, expired_page, locked_page,
+                                            practice_or_404, protect_form, require_sign_in, signed_in_account)
 from services.registration.web.pages_common import message, page
 
 NO_MATCH_MESSAGE = ("We couldn't confirm your identity with those details. Check that they're exactly as your "
                     "practice has them (the name on your insurance card, your zip code on file) and try again. "
-                    "If it still doesn't work, contact your practice.")
+                    "If it still doesn't work, contact your practice.")  # for an office code's details only
 BAD_CODE_MESSAGE = ("That code didn't work. Check it and try again. Codes work once and expire; if yours has, "
                     "ask your practice to send a new one.")
 TERMS = ["CareKey lets you see the health information your practices share with you and sign in to their portals "
@@ -34,15 +34,14 @@ def _person(values: dict) -> matching.Person:
 
 
 def _identify(practice, enrollment, values):
-    """Run identification; returns a response."""
-    outcome = enrollments.identify(db(), enrollment, practice, _person(values), domain_context())
-    if outcome == MATCHED:
-        if enrollment.path == "signup":
-            enrollment.email = values.get("email")
-        return redirect(url_for("pages.prove"), code=303)
-    if outcome == LOCKED:
-        return locked_page(practice)
-    return None
+    """Identification, then the proof page for everyone: whether anyone was found never shows here,
+    not even in the time it takes."""
+    answer_no_sooner_than(enrollments.STEADY_ANSWER_SECONDS)
+    if enrollments.identify(db(), enrollment, practice, _person(values), domain_context()) == LOCKED:
+        return locked_page(practice, enrollment)
+    if enrollment.path == "signup":
+        enrollment.email = values.get("email")
+    return redirect(url_for("pages.prove"), code=303)
 
 
 @bp.get("/practices/<practice_id>/")
@@ -67,9 +66,7 @@ def signup(practice_id: str):
     if enrollment is None or enrollment.practice_id != practice.id or enrollment.path != "signup" \
             or enrollment.stage != "identify":
         enrollment = begin(practice, "signup")
-    response = _identify(practice, enrollment, values)
-    return response or page("identify.html", 400, practice=practice, values=values, errors={}, ask_email=True,
-                            error=NO_MATCH_MESSAGE)
+    return _identify(practice, enrollment, values)
 
 
 @bp.get("/invite/<token>")
@@ -114,7 +111,7 @@ def identify():
     if enrollment is None:
         return expired_page()
     if enrollment.stage == "locked":
-        return locked_page(practice)
+        return locked_page(practice, enrollment)
     if enrollment.stage != "identify":
         return redirect(url_for("pages.prove"), code=303)
     protect_form()
@@ -124,9 +121,7 @@ def identify():
     if errors:
         return page("identify.html", 400, practice=practice, values=values, errors=errors,
                     error="Check the details below.")
-    response = _identify(practice, enrollment, values)
-    return response or page("identify.html", 400, practice=practice, values=values, errors={},
-                            error=NO_MATCH_MESSAGE)
+    return _identify(practice, enrollment, values)
 
 
 @bp.route("/practices/<practice_id>/security-code", methods=["GET", "POST"])
@@ -147,10 +142,12 @@ def security_code(practice_id: str):
     allowed = throttle.hit(db(), throttle.CODE_ENTRY_PER_IP, ctx.ip)
     code = office_codes.find(db(), practice.id, "security", values["code"], pepper=ctx.pepper) if allowed else None
     enrollment = begin(practice, "security_code", entry_id=code.entry_id if code else None)
-    outcome = enrollments.identify(db(), enrollment, practice, _person(values), ctx) if code else None
-    if outcome == MATCHED and office_codes.consume(db(), code):
-        enrollments.prove_with_office_code(db(), enrollment, practice, code.entry_id, ctx)
-        return redirect(url_for("pages.after_proof"), code=303)
+    if code is not None:  # the code is the secret here: its holder may learn whether the details fit its record
+        enrollments.identify(db(), enrollment, practice, _person(values), ctx)
+        if enrollments.is_candidate(enrollment) and office_codes.consume(db(), code):
+            proof.prove_with_office_code(db(), enrollment, code.entry_id, ctx)
+            return redirect(url_for("pages.after_proof"), code=303)
+    session.pop(ENROLLMENT, None)  # one try: the form starts again
     audit.record(db(), "security_code", "wrong", practice_id=practice.id, ip=ctx.ip)
     return page("identify.html", 400, values=values, errors={}, error=BAD_CODE_MESSAGE + " " + NO_MATCH_MESSAGE,
                 **context)
