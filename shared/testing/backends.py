@@ -2,7 +2,7 @@
 
 1. ``DATABASE_URL`` and ``AMQP_URL`` when set (CI always sets both);
 2. otherwise testcontainers, when a Docker engine answers;
-3. otherwise the embedded backends: SQLite files and kombu's SQLAlchemy transport.
+3. otherwise the embedded backends: SQLite files and the embedded broker (shared.messaging.embedded_transport).
 
 With PostgreSQL every test worker gets its own database per service, created afresh and migrated
 once with Alembic.

@@ -72,7 +72,7 @@ def test_transient_provider_errors_are_retried_then_sent_once(twilio, worker, pu
     assert state(request["id"]).attempts == 3
 
 
-def test_invalid_number_fails_at_once_and_is_dead_lettered(suite, queue, twilio, worker, publish, state):
+def test_invalid_number_fails_at_once_and_is_dead_lettered(amqp_url, queue, twilio, worker, publish, state):
     twilio.fail_next(400, 21211)
     worker()
     request = notification("sms")
@@ -80,18 +80,18 @@ def test_invalid_number_fails_at_once_and_is_dead_lettered(suite, queue, twilio,
     assert wait_for_status(state, request["id"], "failed")
     row = state(request["id"])
     assert row.attempts == 1 and "21211" in row.last_error
-    [dead] = dead_letters(suite, queue)
+    [dead] = dead_letters(amqp_url, queue)
     assert dead.headers["x-carekey-dead-reason"].startswith("permanent")
 
 
-def test_retry_budget_spent_marks_failed_with_a_dead_letter_copy(suite, queue, twilio, worker, publish, state):
+def test_retry_budget_spent_marks_failed_with_a_dead_letter_copy(amqp_url, queue, twilio, worker, publish, state):
     twilio.fail_next(500, times=10)
     worker()
     request = notification("sms")
     publish(request)
     assert wait_for_status(state, request["id"], "failed", timeout=20)
     assert state(request["id"]).attempts == queue.max_attempts
-    [dead] = dead_letters(suite, queue)
+    [dead] = dead_letters(amqp_url, queue)
     assert "retries exhausted" in dead.headers["x-carekey-dead-reason"]
 
 
@@ -116,15 +116,15 @@ def test_per_recipient_rate_limit_stops_code_bombing(settings, smtp, worker, pub
     assert len(refused) == 2 and all("rate limited" in r.last_error for r in refused)
 
 
-def test_malformed_requests_go_to_dead_letters_and_nothing_is_sent(suite, queue, smtp, worker, publish):
+def test_malformed_requests_go_to_dead_letters_and_nothing_is_sent(amqp_url, queue, smtp, worker, publish):
     worker()
     bad = notification("email")
     bad["payload"]["template"] = "not_a_template"
     publish(bad)
     publish("{broken json")
-    dead = dead_letters(suite, queue, timeout=8)
+    dead = dead_letters(amqp_url, queue, timeout=8)
     assert len(dead) >= 1
-    dead += dead_letters(suite, queue, timeout=2)
+    dead += dead_letters(amqp_url, queue, timeout=2)
     assert len(dead) == 2 and smtp.messages == []
 
 
