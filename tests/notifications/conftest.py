@@ -78,6 +78,7 @@ class Worker:
     def stop(self) -> None:
         self.consumer.should_stop = True
         self.thread.join(timeout=15)
+        self.consumer.handler.close()
         self.consumer.connection.release()
 
 

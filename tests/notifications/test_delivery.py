@@ -38,6 +38,16 @@ def test_redelivered_request_is_not_sent_twice(smtp, worker, publish, state):
     assert len(smtp.to(request["payload"]["recipient"]["email"])) == 1
 
 
+def test_a_worker_sends_its_emails_on_one_smtp_connection_and_quits_when_it_stops(smtp, worker, publish, state):
+    running = worker()
+    requests = [notification("email") for _ in range(5)]
+    publish(*requests)
+    assert all(wait_for_status(state, request["id"], "sent") for request in requests)
+    assert smtp.connections == 1 and len(smtp.messages) == 5
+    running.stop()
+    assert smtp.quits == 1
+
+
 def test_sms_is_short_and_goes_through_twilio(twilio, worker, publish, state, settings):
     worker()
     request = notification("sms", "verification_code")

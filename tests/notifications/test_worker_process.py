@@ -251,6 +251,7 @@ def test_sigterm_finishes_the_delivery_in_hand_and_leaves_the_rest_queued(amqp_u
     # the delivery in hand was finished (the 250 came after SIGTERM) and recorded before the exit
     assert len(smtp.to(item[1])) == 1
     assert state(item[0]["id"]).status == "sent" and state(item[0]["id"]).attempts == 1
+    assert smtp.quits == 1, "its SMTP session ended with QUIT"
 
     later = email_request()
     publish(later[0])
