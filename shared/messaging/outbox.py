@@ -2,7 +2,8 @@
 publishes them to the broker after commit, with publisher confirms, then marks them sent.
 
 A row is published at least once (a crash between the broker's confirm and the row update
-publishes it again); consumers deduplicate on the envelope id with :mod:`shared.messaging.inbox`.
+publishes it again); consumers are idempotent on the envelope id (notifications: its state row per
+notification id).
 """
 from __future__ import annotations
 
