@@ -1,9 +1,11 @@
 """The transactional outbox: committed events reach a consumer once, rolled-back ones never,
 and events written while the broker is unreachable are delivered once it returns; the relay publishes
-to RabbitMQ and to the embedded broker alike."""
+to RabbitMQ and to the embedded broker alike, and deletes published rows past their retention on the
+operator's schedule."""
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import pytest
@@ -15,8 +17,9 @@ from shared.messaging.broker import is_amqp
 from shared.messaging.outbox import OutboxRelay, enqueue
 from shared.logging import reset_request_id, set_request_id
 from shared.messaging.topology import REQUEST_ID_HEADER
+from shared.settings import OutboxPurge
 from shared.testing.tcp_proxy import TcpProxy
-from tests.helpers import EventTap, through_proxy, unique_event_type
+from tests.helpers import EventTap, through_proxy, unique_event_type, wait_until
 
 SERVICE = "identity"
 
@@ -158,3 +161,45 @@ def test_request_id_travels_with_the_event(each_broker, sessions, outbox, tap, r
 
     tap.wait_for(ids)
     assert tap.headers[next(iter(ids))][REQUEST_ID_HEADER] == "req-from-the-http-call"
+
+
+def published(sessions, outbox, ids: set[str]) -> dict[str, bool]:
+    """Which of *ids* are still in the table, and whether each was published."""
+    with sessions() as session:
+        rows = session.execute(select(outbox.c.id, outbox.c.published_at).where(outbox.c.id.in_(ids))).all()
+    return {row.id: row.published_at is not None for row in rows}
+
+
+def mark_published(sessions, outbox, ids: set[str], ago: timedelta) -> None:
+    with transaction(sessions) as session:
+        session.execute(outbox.update().where(outbox.c.id.in_(ids))
+                        .values(published_at=datetime.now(timezone.utc) - ago))
+
+
+def test_published_rows_past_their_retention_are_purged_at_start_and_on_schedule(each_broker, sessions, outbox,
+                                                                                 tap, relay_running):
+    old, recent, later = (write_events(sessions, outbox, tap.event_type, 2) for _ in range(3))
+    mark_published(sessions, outbox, old, timedelta(days=2))
+    mark_published(sessions, outbox, recent, timedelta(hours=1))
+    mark_published(sessions, outbox, later, timedelta(hours=1))
+    pending = write_events(sessions, outbox, tap.event_type, 2)
+    with transaction(sessions) as session:  # waiting for days, never published: kept until published
+        session.execute(outbox.update().where(outbox.c.id.in_(pending))
+                        .values(created_at=datetime.now(timezone.utc) - timedelta(days=3)))
+    relay_running(each_broker, purge=OutboxPurge(retention_seconds=86400, interval_seconds=1))
+
+    assert set(tap.wait_for(pending)) == pending
+    assert wait_until(lambda: published(sessions, outbox, old | recent | later | pending)
+                      == {row_id: True for row_id in recent | later | pending}), "purged at start"
+    mark_published(sessions, outbox, later, timedelta(days=2))  # their day passes
+    assert wait_until(lambda: set(published(sessions, outbox, later)) == set(), timeout=15), "and on schedule"
+    assert set(published(sessions, outbox, recent | pending)) == recent | pending
+
+
+def test_an_interval_of_zero_never_purges(each_broker, sessions, outbox, tap, relay_running):
+    old = write_events(sessions, outbox, tap.event_type, 2)
+    mark_published(sessions, outbox, old, timedelta(days=30))
+    proof = write_events(sessions, outbox, tap.event_type, 1)
+    relay_running(each_broker, purge=OutboxPurge(retention_seconds=0, interval_seconds=0))
+    assert set(tap.wait_for(proof)) == proof  # the relay has been round its loop
+    assert published(sessions, outbox, old) == {row_id: True for row_id in old}
