@@ -205,22 +205,26 @@ def statuses(sessions, ids: list[str]) -> Counter:
 
 
 def test_worker_killed_again_and_again_while_requests_flow_loses_nothing(smtp, start_worker, publish, sessions):
-    """The drill of the issue: requests waiting, a worker SIGKILLed five times while it delivers them and
-    started again each time. Every request ends ``sent`` and reaches its address; none is left
-    ``sending``. The one window admitted is a kill after the server accepted a message and before
-    ``sent`` was recorded: that message goes out once more, with the same Message-ID, so at most one
-    address per kill has two copies."""
+    """The drill of the issue: requests waiting, a worker SIGKILLed five times while it delivers them, a
+    new one started each time (before the kill, so its start-up overlaps the old one's work). Every
+    request ends ``sent`` and reaches its address; none is left ``sending``. The one window admitted is
+    a kill after the server accepted a message and before ``sent`` was recorded: that message goes out
+    once more, with the same Message-ID, so at most one address per kill has two copies."""
     requests = [email_request() for _ in range(DRILL_REQUESTS)]
     ids = [request["id"] for request, _ in requests]
     publish(*(request for request, _ in requests))
-    workers = [start_worker()]
+    current = start_worker()
+    workers = [current]
     for kill in range(1, DRILL_KILLS + 1):
+        successor = start_worker()  # starting up (and soon working) beside the one to be killed
+        workers.append(successor)
         mid_flow = kill * DRILL_REQUESTS // (DRILL_KILLS + 2)
         assert wait_until(lambda: len(smtp.messages) >= mid_flow, 60), logs(workers)
-        workers[-1].signal_group(signal.SIGKILL)
-        assert workers[-1].wait(10) == -signal.SIGKILL
-        workers.append(start_worker())
-    assert wait_until(lambda: statuses(sessions, ids)["sent"] == len(ids), 90), (statuses(sessions, ids), logs(workers))
+        current.signal_group(signal.SIGKILL)
+        assert current.wait(10) == -signal.SIGKILL
+        current = successor
+    assert wait_until(lambda: statuses(sessions, ids)["sent"] == len(ids), 90), \
+        (statuses(sessions, ids), logs(workers))
     time.sleep(1.5)  # a late copy would arrive now, from a redelivery
     assert statuses(sessions, ids) == Counter(sent=len(ids)), "nothing left sending, queued or failed"
     copies = {request["id"]: smtp.to(to) for request, to in requests}
