@@ -12,9 +12,9 @@ from shared.logging import configure_logging
 from shared.metrics import CountedTable, outbox_rows
 from shared.web import create_service_app
 
-# notifications' state rows by status: the table grows with every message sent
-NOTIFICATION_ROWS = CountedTable("notifications", select(Notification.status, func.count()).group_by(Notification.status),
-                      STATUSES)
+# notifications' state rows by status (/metrics): the table grows with every message sent
+NOTIFICATION_ROWS = CountedTable(
+    "notifications", select(Notification.status, func.count()).group_by(Notification.status), STATUSES)
 
 
 def create_app(settings=None) -> Flask:

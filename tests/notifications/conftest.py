@@ -48,9 +48,10 @@ def settings(suite, amqp_url, smtp, twilio):
     base = suite.settings["notifications"]
     common = dataclasses.replace(base.base.common, amqp_url=amqp_url)
     return dataclasses.replace(
-        base, base=dataclasses.replace(base.base, common=common), email_backend="smtp", smtp_port=smtp.port, sms_backend="twilio",
-        twilio_account_sid=fake_twilio_module.ACCOUNT_SID, twilio_auth_token=fake_twilio_module.AUTH_TOKEN,
-        twilio_from=fake_twilio_module.FROM_NUMBER, twilio_api_url=twilio.url, retry_backoff=(0.2, 0.4, 0.8),
+        base, base=dataclasses.replace(base.base, common=common), email_backend="smtp", smtp_port=smtp.port,
+        sms_backend="twilio", twilio_account_sid=fake_twilio_module.ACCOUNT_SID,
+        twilio_auth_token=fake_twilio_module.AUTH_TOKEN, twilio_from=fake_twilio_module.FROM_NUMBER,
+        twilio_api_url=twilio.url, retry_backoff=(0.2, 0.4, 0.8),
         per_recipient_hour=10, per_recipient_day=30, smtp_timeout=5.0)
 
 
