@@ -11,7 +11,7 @@ import click
 
 from services import SERVICES, registry
 from shared.logging import configure_logging
-from shared.settings import SettingsError, load_common
+from shared.settings import SettingsError, load_common, load_outbox_purge
 
 SERVICE_CHOICE = click.Choice(list(SERVICES))
 
@@ -91,11 +91,12 @@ def serve(service: str) -> None:
 @main.command()
 @click.argument("selected", nargs=-1, type=SERVICE_CHOICE)
 def relay(selected: tuple[str, ...]) -> None:
-    """Publish each service's committed outbox events to the broker, until stopped."""
+    """Publish each service's committed outbox events to the broker, and delete the published ones
+    older than OUTBOX_RETENTION_SECONDS every OUTBOX_PURGE_INTERVAL_SECONDS, until stopped."""
     from shared.database import make_engine, make_session_factory
     from shared.messaging.outbox import OutboxRelay
     names = [s for s in _services(selected) if registry.outbox(s) is not None]
-    common = load_common()
+    common, purge = load_common(), load_outbox_purge()
     configure_logging("outbox-relay", level=common.log_level, json=common.log_json)
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -103,11 +104,13 @@ def relay(selected: tuple[str, ...]) -> None:
     for service in names:
         settings = registry.settings(service)
         relay_ = OutboxRelay(make_session_factory(make_engine(settings.database_url)), registry.outbox(service),
-                             settings.common.amqp_url, queues=_all_queues())
+                             settings.common.amqp_url, queues=_all_queues(), purge=purge)
         thread = threading.Thread(target=relay_.run, args=(stop,), name=f"relay-{service}")
         thread.start()
         threads.append(thread)
-    click.echo(f"relaying outbox events of: {', '.join(names)}", err=True)
+    click.echo(f"relaying outbox events of: {', '.join(names)}; "
+               + (f"purging those published over {purge.retention_seconds} s ago every {purge.interval_seconds} s"
+                  if purge.enabled else "never purging published ones"), err=True)
     for thread in threads:
         thread.join()
 

@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Callable
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from shared.metrics import metrics_response
 
@@ -54,6 +54,6 @@ def health_blueprint(checks: dict[str, Check]) -> Blueprint:
 
     @bp.get("/metrics")
     def metrics():
-        return metrics_response()
+        return metrics_response(current_app.extensions.get("carekey.table_rows"))
 
     return bp

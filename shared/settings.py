@@ -152,6 +152,29 @@ def load_common(environ: Mapping[str, str] | None = None) -> Common:
 
 
 @dataclass(frozen=True)
+class OutboxPurge:
+    """How long the relay keeps published outbox rows, and how often it deletes the older ones."""
+
+    retention_seconds: int
+    interval_seconds: int  # 0: never
+
+    @property
+    def enabled(self) -> bool:
+        return self.interval_seconds > 0
+
+
+class OutboxPurgeSchema(EnvSchema):
+    retention_seconds = env_field(fields.Integer, "OUTBOX_RETENTION_SECONDS", load_default=86400,
+                                  validate=validate.Range(min=0))
+    interval_seconds = env_field(fields.Integer, "OUTBOX_PURGE_INTERVAL_SECONDS", load_default=600,
+                                 validate=validate.Range(min=0))
+
+
+def load_outbox_purge(environ: Mapping[str, str] | None = None) -> OutboxPurge:
+    return OutboxPurge(**load_settings(OutboxPurgeSchema(), environ))
+
+
+@dataclass(frozen=True)
 class ServiceSettings:
     """What every service needs: its database, its secret, where it listens and is reached."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import Sequence
 
 from flask import Flask, g, request
 from jinja2 import ChoiceLoader, FileSystemLoader
@@ -14,7 +15,7 @@ from shared.errors import install_error_handlers
 from shared.health import Check, health_blueprint
 from shared.logging import REQUEST_ID_HEADER, new_request_id, reset_request_id, set_request_id
 from shared.messaging import broker
-from shared.metrics import install_metrics
+from shared.metrics import CountedTable, install_metrics, install_table_rows
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +92,17 @@ def _install_request_id(app: Flask) -> None:
             reset_request_id(token)
 
 
-def create_service_app(settings, import_name: str) -> Flask:
-    """A service's app with its engine and session factory attached; the service adds blueprints."""
+def create_service_app(settings, import_name: str, *, counted_tables: Sequence[CountedTable] = ()) -> Flask:
+    """A service's app with its engine and session factory attached; the service adds blueprints.
+    ``counted_tables`` are the tables that grow, whose row counts /metrics shows."""
     engine = make_engine(settings.database_url)
     app = create_base_app(
         settings.service, import_name,
         checks={"database": lambda: ping(engine), "broker": lambda: broker.ping(settings.common.amqp_url)},
         secret_key=settings.secret_key, trusted_proxies=settings.trusted_proxies,
     )
+    if counted_tables:
+        install_table_rows(app, settings.service, engine, counted_tables)
     app.config["SESSION_COOKIE_SECURE"] = not settings.common.is_dev
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.extensions["carekey.settings"] = settings

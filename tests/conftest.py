@@ -81,6 +81,17 @@ def rollback_session(suite):
         connection.close()
 
 
+@pytest.fixture(params=["rabbitmq", "embedded"])
+def each_broker(request, backends, tmp_path) -> str:
+    """The test runs twice: on RabbitMQ (when this run has it) and on the embedded broker of ``make run``,
+    a SQLite file of its own, so the embedded broker's promises are checked in every run, CI's included."""
+    if request.param == "embedded":
+        return f"sqlalchemy+sqlite:///{tmp_path / 'broker.sqlite'}"
+    if not backends.real:
+        pytest.skip("no RabbitMQ in this run: the embedded variant covers it")
+    return backends.amqp_url
+
+
 @pytest.fixture
 def real_broker(backends) -> str:
     """The AMQP URL of a real RabbitMQ; embedded runs have none to cut or confirm."""

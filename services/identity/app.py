@@ -8,6 +8,7 @@ from datetime import timedelta
 from flask import Flask
 
 from services.identity import settings as identity_settings
+from services.identity.db.models import outbox
 from services.identity.domain.devices import DeviceCookies
 from services.identity.domain.keys import KeyEncryptor, KeyRing
 from services.identity.domain.sessions import Timeouts
@@ -20,6 +21,7 @@ from services.identity.web import (account, admin_api, authorize, context, disco
 from services.identity.web.discovery import metadata
 from shared.database import make_engine, make_session_factory
 from shared.logging import configure_logging
+from shared.metrics import outbox_rows
 from shared.web import create_service_app
 
 
@@ -41,7 +43,7 @@ def create_app(settings: identity_settings.IdentitySettings | None = None) -> Fl
         configure_logging(settings.service, level=settings.common.log_level, json=settings.common.log_json)
     if settings.common.is_dev and settings.issuer.startswith("http://"):
         os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # dev only: the issuer is plain http on loopback
-    app = create_service_app(settings, __name__)
+    app = create_service_app(settings, __name__, counted_tables=[outbox_rows(outbox)])
     for practice, rules in settings.password_policy_overrides.items():
         app.logger.warning("PASSWORD POLICY OVERRIDE: practice %s uses the legacy %s rules, weaker than "
                            "NIST SP 800-63B; remove IDENTITY_PASSWORD_POLICY_OVERRIDES once it has migrated",

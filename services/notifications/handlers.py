@@ -71,3 +71,6 @@ class RequestHandler:
 
     def give_up(self, envelope: dict[str, Any], reason: str) -> None:
         self.deliverer.give_up(str(envelope["id"]), reason)
+
+    def close(self) -> None:
+        self.deliverer.close()

@@ -1,6 +1,6 @@
 """The notifications worker: consumes delivery requests in batches (what its prefetch window holds, up
-to NOTIFICATIONS_BATCH_SIZE) until SIGTERM; it finishes the provider call in hand and puts back the
-requests not yet started."""
+to NOTIFICATIONS_BATCH_SIZE) until SIGTERM; it finishes the provider call in hand, puts back the
+requests not yet started and closes its provider connections."""
 from __future__ import annotations
 
 import signal
@@ -30,4 +30,7 @@ def run(settings) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    consumer.run()
+    try:
+        consumer.run()
+    finally:
+        consumer.handler.close()  # e.g. QUIT on the SMTP connection

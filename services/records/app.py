@@ -9,6 +9,7 @@ from flask.sessions import SessionInterface
 
 from services.records import settings as records_settings
 from services.records.db.connections import ScopedConnections
+from services.records.db.models import outbox
 from services.records.db.repositories import SqlAccessLog, SqlPracticeDirectory
 from services.records.domain.access import Access
 from services.records.domain.auditing import Auditor
@@ -22,6 +23,7 @@ from services.records.web import everywhere, fhir, metadata
 from services.records.web.context import FhirIdConverter, FhirTypeConverter
 from shared.database import single_statements
 from shared.logging import configure_logging, get_request_id
+from shared.metrics import outbox_rows
 from shared.tokens import AccessTokenVerifier, Introspector, JwksCache, introspection_url, jwks_url
 from shared.web import create_service_app
 
@@ -41,7 +43,7 @@ def create_app(settings: records_settings.RecordsSettings | None = None) -> Flas
     if settings is None:
         settings = records_settings.load()
         configure_logging(settings.service, level=settings.common.log_level, json=settings.common.log_json)
-    app = create_service_app(settings, __name__)
+    app = create_service_app(settings, __name__, counted_tables=[outbox_rows(outbox)])
     app.session_interface = NoSessions()
     app.url_map.converters.update(fhir_type=FhirTypeConverter, fhir_id=FhirIdConverter)
     services = app.extensions["carekey.records"] = build_services(settings, app.extensions["carekey.sessions"])

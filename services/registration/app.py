@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask
 
 from services.registration import settings as registration_settings
+from services.registration.db.models import outbox
 from services.registration.identity_client import HttpIdentityAccounts
 from services.registration.interfaces import IdentityAccounts
 from services.registration.settings import RegistrationSettings
@@ -11,6 +12,7 @@ from services.registration.web import (api, context, finish_pages, match_api, oi
                                        proxy_pages, start_pages)
 from services.registration.web.flow import bp as pages_bp
 from shared.logging import configure_logging
+from shared.metrics import outbox_rows
 from shared.tokens import AccessTokenVerifier, JwksCache, jwks_url
 from shared.web import create_service_app
 
@@ -19,7 +21,7 @@ def create_app(settings: RegistrationSettings | None = None, *, identity: Identi
     if settings is None:
         settings = registration_settings.load()
         configure_logging(settings.service, level=settings.common.log_level, json=settings.common.log_json)
-    app = create_service_app(settings, __name__)
+    app = create_service_app(settings, __name__, counted_tables=[outbox_rows(outbox)])
     app.config.update(SESSION_COOKIE_NAME="carekey_registration", SESSION_COOKIE_HTTPONLY=True,
                       PERMANENT_SESSION_LIFETIME=3600)
     verifier = AccessTokenVerifier(issuer=settings.identity_issuer, audience=settings.audience,

@@ -1,9 +1,13 @@
-"""kombu connections: RabbitMQ (with publisher confirms) in production, SQLAlchemy transport embedded."""
+"""kombu connections: RabbitMQ (with publisher confirms) in production, the embedded broker for ``make run``."""
 from __future__ import annotations
 
 import os
 
 from kombu import Connection
+
+from shared.messaging import embedded_transport
+
+EMBEDDED_PREFIX = "sqlalchemy+sqlite:///"  # kept from kombu's SQLAlchemy transport, which the embedded broker replaced
 
 
 def is_amqp(url: str) -> bool:
@@ -15,11 +19,10 @@ def connect(url: str, *, heartbeat: int = 30, connect_timeout: float = 5.0) -> C
     if is_amqp(url):
         return Connection(url, heartbeat=heartbeat, connect_timeout=connect_timeout,
                           transport_options={"confirm_publish": True})
-    if url.startswith("sqlalchemy+sqlite:///"):
-        path = url[len("sqlalchemy+sqlite:///"):]
+    if url.startswith(EMBEDDED_PREFIX):
+        path = url[len(EMBEDDED_PREFIX):]
         os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
-        # Transport options reach SQLAlchemy's create_engine for this transport.
-        return Connection(url, transport_options={"connect_args": {"timeout": 30}})
+        return Connection(embedded_transport.URL_PREFIX + path, transport=embedded_transport.Transport)
     return Connection(url)
 
 

@@ -1,16 +1,19 @@
 """The transactional outbox: events are rows written in the caller's transaction, and a relay
-publishes them to the broker after commit, with publisher confirms, then marks them sent.
+publishes them to the broker after commit, with publisher confirms, then marks them sent. The relay
+also deletes the rows published longer ago than the retention, on the operator's schedule
+(``OUTBOX_RETENTION_SECONDS``, ``OUTBOX_PURGE_INTERVAL_SECONDS``), so the table stays bounded.
 
 A row is published at least once (a crash between the broker's confirm and the row update
-publishes it again); consumers deduplicate on the envelope id with :mod:`shared.messaging.inbox`.
+publishes it again); consumers are idempotent on the envelope id (notifications: its state row per
+notification id).
 """
 from __future__ import annotations
 
 import json
 import logging
 import threading
-
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from kombu import Producer
@@ -22,10 +25,12 @@ from shared.logging import get_request_id
 from shared.messaging.broker import connect
 from shared.messaging.envelope import CONTENT_TYPE, make_envelope
 from shared.messaging.topology import EVENTS_EXCHANGE, REQUEST_ID_HEADER, declare
+from shared.settings import OutboxPurge
 
 log = logging.getLogger(__name__)
 
 OUTBOX_TABLE = "outbox"
+PURGE_BATCH = 5000  # rows deleted per transaction: a long backlog never holds one long lock
 
 
 def define_outbox(metadata: MetaData) -> Table:
@@ -60,11 +65,12 @@ def enqueue(session: Session, table: Table, type_: str, payload: dict[str, Any],
 
 
 class OutboxRelay:
-    """Publishes pending outbox rows in order; safe to run several side by side on PostgreSQL."""
+    """Publishes pending outbox rows in order, and purges published ones on schedule (at start, then
+    every interval); safe to run several side by side on PostgreSQL."""
 
     def __init__(self, session_factory: sessionmaker[Session], table: Table, amqp_url: str, *,
                  queues: list | None = None, batch_size: int = 200, idle_seconds: float = 0.2,
-                 max_backoff: float = 10.0) -> None:
+                 max_backoff: float = 10.0, purge: OutboxPurge | None = None) -> None:
         self.session_factory = session_factory
         self.table = table
         self.amqp_url = amqp_url
@@ -72,6 +78,8 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
         self.max_backoff = max_backoff
+        self.purge = purge
+        self._next_purge = time.monotonic()
         self._connection = None
         self._producer: Producer | None = None
 
@@ -133,10 +141,31 @@ class OutboxRelay:
         if self._connection is not None:
             self._connection.heartbeat_check()
 
+    def purge_if_due(self) -> None:
+        """Deletes the rows published before the retention, when the schedule says so."""
+        if self.purge is None or not self.purge.enabled or time.monotonic() < self._next_purge:
+            return
+        self._next_purge = time.monotonic() + self.purge.interval_seconds
+        older_than = datetime.now(timezone.utc) - timedelta(seconds=self.purge.retention_seconds)
+        try:
+            purged = 0
+            while True:
+                with self.session_factory() as session, session.begin():
+                    deleted = purge_published(session, self.table, older_than)
+                purged += deleted
+                if deleted < PURGE_BATCH:
+                    break
+        except Exception as exc:  # the database is down: publishing backs off, the purge waits its turn
+            log.warning("outbox purge failed", extra={"error": type(exc).__name__})
+            return
+        if purged:
+            log.info("outbox purged", extra={"rows": purged, "published_before": older_than.isoformat()})
+
     def run(self, stop: threading.Event) -> None:
         """Relay until *stop* is set, backing off while the broker or database is unreachable."""
         backoff = 0.5
         while not stop.is_set():
+            self.purge_if_due()
             try:
                 count = self.publish_pending()
                 backoff = 0.5
@@ -151,15 +180,9 @@ class OutboxRelay:
         self.close()
 
 
-def purge_published(session: Session, table: Table, older_than: datetime) -> int:
-    result = session.execute(table.delete().where(table.c.published_at.is_not(None),
-                                                  table.c.published_at < older_than))
-    return result.rowcount or 0
-
-
-def pending_count(session: Session, table: Table) -> int:
-    from sqlalchemy import func
-    return session.execute(select(func.count()).select_from(table)
-                           .where(table.c.published_at.is_(None))).scalar_one()
+def purge_published(session: Session, table: Table, older_than: datetime, limit: int = PURGE_BATCH) -> int:
+    """Deletes up to *limit* rows published before *older_than* (pending rows are never touched)."""
+    doomed = select(table.c.id).where(table.c.published_at < older_than).limit(limit)
+    return session.execute(table.delete().where(table.c.id.in_(doomed.scalar_subquery()))).rowcount or 0
 
 

@@ -72,21 +72,10 @@ def declare(connection, queues: list[Queue]) -> None:
     declare_on(connection.default_channel, queues)
 
 
-def declare_on(channel, queues: list[Queue], attempts: int = 3) -> None:
-    for attempt in range(attempts):
-        try:
-            EVENTS_EXCHANGE(channel).declare()
-            for queue in queues:
-                queue(channel).declare()  # a bound copy: the shared Queue object stays unbound
-            return
-        except Exception as exc:
-            # kombu's SQLAlchemy transport (embedded) races when several processes create the same
-            # queue at once: the loser's insert fails on the unique name; declaring again finds it.
-            if type(exc).__name__ != "IntegrityError" or attempt == attempts - 1:
-                raise
-            session = getattr(channel, "session", None)
-            if session is not None:
-                session.rollback()
+def declare_on(channel, queues: list[Queue]) -> None:
+    EVENTS_EXCHANGE(channel).declare()
+    for queue in queues:
+        queue(channel).declare()  # a bound copy: the shared Queue object stays unbound
 
 
 def rabbitmq_definitions(queues: list[Queue], vhost: str = "/") -> dict:

@@ -2,7 +2,7 @@
 
 1. ``DATABASE_URL`` and ``AMQP_URL`` when set (CI always sets both);
 2. otherwise testcontainers, when a Docker engine answers;
-3. otherwise the embedded backends: SQLite files and kombu's SQLAlchemy transport.
+3. otherwise the embedded backends: SQLite files and the embedded broker (shared.messaging.embedded_transport).
 
 ``CAREKEY_TEST_BACKENDS=embedded`` asks for the embedded backends by name (CI runs them too, so a
 newcomer's ``make test`` cannot rot unseen); with it, ``DATABASE_URL``/``AMQP_URL`` must be unset.

@@ -49,3 +49,11 @@ def test_gunicorn_entry_point_refuses_bad_settings_too():
     result = subprocess.run([sys.executable, "-c", "import services.identity.wsgi"], env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "AMQP_URL" in result.stderr
+
+
+def test_relay_refuses_a_bad_purge_schedule_naming_the_variable():
+    env = {**os.environ, "CAREKEY_ENV": "dev", "OUTBOX_RETENTION_SECONDS": "a week"}
+    result = subprocess.run([sys.executable, "-m", "services.cli", "relay", "identity"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "OUTBOX_RETENTION_SECONDS" in result.stderr and "Traceback" not in result.stderr

@@ -1,4 +1,5 @@
-"""The consumer base: ack after success, bounded retries with backoff, dead letters, never lost."""
+"""The consumer base: ack after success, bounded retries with backoff, dead letters, never lost; on
+RabbitMQ and on the embedded broker (whose retry queues the consumer moves itself)."""
 from __future__ import annotations
 
 import json
@@ -40,8 +41,8 @@ def work_queue():
 
 
 @pytest.fixture
-def broker(backends, work_queue):
-    connection = connect(backends.amqp_url)
+def broker(each_broker, work_queue):
+    connection = connect(each_broker)
     declare(connection, work_queue.all_queues())
     yield connection
     channel = connection.default_channel
@@ -51,11 +52,11 @@ def broker(backends, work_queue):
 
 
 @pytest.fixture
-def consuming(backends, work_queue, broker):
+def consuming(each_broker, work_queue, broker):
     running = []
 
     def start(handler) -> QueueConsumer:
-        consumer = QueueConsumer(connect(backends.amqp_url), work_queue, handler, prefetch_count=5)
+        consumer = QueueConsumer(connect(each_broker), work_queue, handler, prefetch_count=5)
         thread = threading.Thread(target=consumer.run, daemon=True)
         thread.start()
         running.append((consumer, thread))

@@ -10,11 +10,10 @@ from kombu import Producer
 from sqlalchemy import func, select
 
 from services import registry
-from services.notifications.db.models import LocalOutboxMessage, Notification, inbox
+from services.notifications.db.models import LocalOutboxMessage, Notification
 from services.notifications.worker import build_consumer
 from shared.database import make_session_factory, transaction
 from shared.messaging.broker import connect
-from shared.messaging.inbox import first_delivery
 from shared.messaging.notifications import request_notification
 from shared.messaging.outbox import OutboxRelay
 from shared.messaging.topology import DEFAULT_EXCHANGE, WorkQueue
@@ -30,13 +29,6 @@ def sent_count(suite, notification_id: str) -> int:
 def status(suite, notification_id: str) -> str | None:
     with suite.engines["notifications"].connect() as conn:
         return conn.execute(select(Notification.status).where(Notification.id == notification_id)).scalar()
-
-
-def test_inbox_records_a_message_id_once_per_transaction(rollback_session):
-    session = rollback_session("notifications")
-    assert first_delivery(session, inbox, "2f1c8a52-9d7e-4c55-a3a4-0f3f1c2b7d10", "notification.requested")
-    assert not first_delivery(session, inbox, "2f1c8a52-9d7e-4c55-a3a4-0f3f1c2b7d10", "notification.requested")
-    assert first_delivery(session, inbox, "7e0b1a9c-5a3f-4d0e-8f4c-9b2e6d1a3c55", "notification.requested")
 
 
 def test_outbox_event_reaches_worker_and_is_sent_once_despite_redelivery(suite):

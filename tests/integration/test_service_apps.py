@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import uuid
+from datetime import datetime, timezone
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from services import SERVICES, registry
+from services.notifications.db.models import STATUSES, Notification
+from shared.database import make_session_factory, transaction
 from shared.http_client import PropagatingSession
 from shared.logging import REQUEST_ID_HEADER, reset_request_id, set_request_id
+from shared.messaging.outbox import enqueue
+from tests.helpers import wait_until
 
 
 def override(settings, **changes):
@@ -69,6 +77,52 @@ def test_metrics_are_prometheus_text_counting_requests(client, service):
     text = response.get_data(as_text=True)
     assert f'carekey_http_requests_total{{endpoint="/healthz",method="GET",service="{service}",status="200"}}' in text
     assert "carekey_http_request_seconds_bucket" in text
+
+
+def table_rows(client, service: str) -> dict[tuple[str, str], float]:
+    """The carekey_table_rows samples of one scrape: (table, state) -> rows."""
+    text = client.get("/metrics").get_data(as_text=True)
+    return {(sample.labels["table"], sample.labels["state"]): sample.value
+            for family in text_string_to_metric_families(text) if family.name == "carekey_table_rows"
+            for sample in family.samples if sample.labels["service"] == service}
+
+
+def test_metrics_show_the_outbox_rows_pending_and_published(suite, client, service):
+    outbox = registry.outbox(service)
+    with transaction(make_session_factory(suite.engines[service])) as session:
+        published = enqueue(session, outbox, "test.metrics.counted", {})["id"]
+        enqueue(session, outbox, "test.metrics.counted", {})
+        session.execute(outbox.update().where(outbox.c.id == published).values(published_at=datetime.now(timezone.utc)))
+    with suite.engines[service].connect() as conn:
+        pending = conn.execute(select(func.count()).where(outbox.c.published_at.is_(None))).scalar_one()
+        total = conn.execute(select(func.count()).select_from(outbox)).scalar_one()
+    expected = {("outbox", "pending"): pending, ("outbox", "published"): total - pending}
+    assert wait_until(lambda: {k: v for k, v in table_rows(client, service).items() if k[0] == "outbox"} == expected)
+
+
+def test_metrics_show_the_notifications_by_status(suite):
+    sessions = make_session_factory(suite.engines["notifications"])
+    moment = datetime.now(timezone.utc)
+    with transaction(sessions) as session:
+        for status in ("sent", "sent", "failed"):
+            session.add(Notification(id=str(uuid.uuid4()), channel="email", template="invitation",
+                                     recipient_digest="0" * 64, recipient_hint="p•••@example.org", status=status,
+                                     attempts=1, created_at=moment, updated_at=moment))
+    with sessions() as session:
+        counted = dict(session.execute(select(Notification.status, func.count()).group_by(Notification.status)).all())
+    client = registry.create_app("notifications", suite.settings["notifications"]).test_client()
+    expected = {("notifications", status): counted.get(status, 0) for status in STATUSES}
+    assert wait_until(lambda: {k: v for k, v in table_rows(client, "notifications").items()
+                               if k[0] == "notifications"} == expected)
+
+
+def test_metrics_answer_when_the_database_is_unreachable(suite, service):
+    broken = override(suite.settings[service], database_url="postgresql://nobody@127.0.0.1:1/nothing")
+    client = registry.create_app(service, broken).test_client()
+    for _ in range(2):  # the first starts a count that fails; the second answers all the same
+        response = client.get("/metrics")
+        assert response.status_code == 200 and "carekey_http_requests_total" in response.get_data(as_text=True)
+    assert table_rows(client, service) == {}
 
 
 def test_api_errors_are_problem_details(client):

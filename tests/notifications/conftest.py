@@ -16,7 +16,7 @@ from shared.database import make_session_factory
 from shared.messaging.broker import connect
 from shared.messaging.envelope import make_envelope
 from shared.messaging.notifications import EVENT_TYPE
-from shared.messaging.topology import DEFAULT_EXCHANGE, WorkQueue
+from shared.messaging.topology import DEFAULT_EXCHANGE, WorkQueue, declare
 from tests.fakes import twilio as fake_twilio_module
 from tests.fakes.smtp import FakeSmtp
 from tests.fakes.twilio import FakeTwilio
@@ -38,11 +38,20 @@ def twilio():
 
 
 @pytest.fixture
-def settings(suite, smtp, twilio):
+def amqp_url(suite) -> str:
+    """The broker the notifications tests use: the suite's (RabbitMQ in CI). A module may override it."""
+    return suite.backends.amqp_url
+
+
+@pytest.fixture
+def settings(suite, amqp_url, smtp, twilio):
+    base = suite.settings["notifications"]
+    common = dataclasses.replace(base.base.common, amqp_url=amqp_url)
     return dataclasses.replace(
-        suite.settings["notifications"], email_backend="smtp", smtp_port=smtp.port, sms_backend="twilio",
-        twilio_account_sid=fake_twilio_module.ACCOUNT_SID, twilio_auth_token=fake_twilio_module.AUTH_TOKEN,
-        twilio_from=fake_twilio_module.FROM_NUMBER, twilio_api_url=twilio.url, retry_backoff=(0.2, 0.4, 0.8),
+        base, base=dataclasses.replace(base.base, common=common), email_backend="smtp", smtp_port=smtp.port,
+        sms_backend="twilio", twilio_account_sid=fake_twilio_module.ACCOUNT_SID,
+        twilio_auth_token=fake_twilio_module.AUTH_TOKEN, twilio_from=fake_twilio_module.FROM_NUMBER,
+        twilio_api_url=twilio.url, retry_backoff=(0.2, 0.4, 0.8),
         per_recipient_hour=10, per_recipient_day=30, smtp_timeout=5.0)
 
 
@@ -58,8 +67,8 @@ def sessions(suite):
 
 
 class Worker:
-    def __init__(self, settings, queue, amqp_url) -> None:
-        self.settings, self.queue, self.amqp_url = settings, queue, amqp_url
+    def __init__(self, settings, queue) -> None:
+        self.settings, self.queue = settings, queue
         self.consumer = build_consumer(settings, queue=queue)
         self.thread = threading.Thread(target=self.consumer.run, daemon=True)
 
@@ -70,22 +79,23 @@ class Worker:
     def stop(self) -> None:
         self.consumer.should_stop = True
         self.thread.join(timeout=15)
+        self.consumer.handler.close()
         self.consumer.connection.release()
 
 
 @pytest.fixture
-def worker(settings, queue, suite):
+def worker(settings, queue, amqp_url):
     started = []
 
     def start(custom_settings=None) -> Worker:
-        w = Worker(custom_settings or settings, queue, suite.backends.amqp_url).start()
+        w = Worker(custom_settings or settings, queue).start()
         started.append(w)
         return w
 
     yield start
     for w in started:
         w.stop()
-    with connect(suite.backends.amqp_url) as conn:
+    with connect(amqp_url) as conn:
         for declared in queue.all_queues():
             declared(conn.default_channel).delete()
 
@@ -103,14 +113,16 @@ def notification(channel="email", template="verification_code", recipient=None, 
 
 
 @pytest.fixture
-def publish(suite, queue):
-    def send(envelope_or_body, content_type="application/json") -> None:
-        body = envelope_or_body if isinstance(envelope_or_body, str) else json.dumps(envelope_or_body)
-        with connect(suite.backends.amqp_url) as conn:
-            from shared.messaging.topology import declare
+def publish(amqp_url, queue):
+    """Publishes envelopes (or raw bodies) straight to the test's queue, over one connection."""
+    def send(*envelopes_or_bodies, content_type="application/json") -> None:
+        with connect(amqp_url) as conn:
             declare(conn, queue.all_queues())
-            Producer(conn.default_channel).publish(body, exchange=DEFAULT_EXCHANGE, routing_key=queue.name,
-                                                   content_type=content_type, delivery_mode=2)
+            producer = Producer(conn.default_channel)
+            for item in envelopes_or_bodies:
+                body = item if isinstance(item, str) else json.dumps(item)
+                producer.publish(body, exchange=DEFAULT_EXCHANGE, routing_key=queue.name,
+                                 content_type=content_type, delivery_mode=2)
     return send
 
 
@@ -126,9 +138,9 @@ def wait_for_status(state, notification_id: str, *statuses: str, timeout: float 
     return wait_until(lambda: (row := state(notification_id)) is not None and row.status in statuses, timeout)
 
 
-def dead_letters(suite, queue, timeout: float = 5.0) -> list:
+def dead_letters(amqp_url: str, queue, timeout: float = 5.0) -> list:
     found = []
-    with connect(suite.backends.amqp_url) as conn:
+    with connect(amqp_url) as conn:
         bound = queue.dead_letter_queue()(conn.default_channel)
 
         def collect():

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from services.notifications.channels.base import Outgoing, TimedChannel, TransientDeliveryError
+from services.notifications.channels.console import ConsoleOutbox
 from services.notifications.db.models import LocalOutboxMessage
 from services.notifications.domain.delivery import Deliverer, Limits, NotDelivered, NotStarted
 from services.notifications.handlers import RequestHandler
@@ -29,7 +30,7 @@ def console_settings(settings):
     return dataclasses.replace(settings, sms_backend="console", email_backend="console", prefetch=50, batch_size=50)
 
 
-def test_a_batch_goes_out_in_one_call_and_a_bad_request_fails_alone(suite, queue, console_settings, worker,
+def test_a_batch_goes_out_in_one_call_and_a_bad_request_fails_alone(amqp_url, queue, console_settings, worker,
                                                                      publish, state, sessions, caplog):
     caplog.set_level("INFO", logger="services.notifications")
     good = [notification("sms") for _ in range(20)]
@@ -44,7 +45,7 @@ def test_a_batch_goes_out_in_one_call_and_a_bad_request_fails_alone(suite, queue
     assert all(state(r["id"]).attempts == 1 and state(r["id"]).provider_ref for r in good)
     assert outbox_count(sessions, bad["id"]) == 0 and outbox_count(sessions, expired["id"]) == 0
     assert "expired" in state(expired["id"]).last_error
-    [dead] = dead_letters(suite, queue)
+    [dead] = dead_letters(amqp_url, queue)
     assert dead.payload["id"] == bad["id"] and dead.headers["x-carekey-dead-reason"].startswith("permanent")
     calls = [r for r in caplog.records if r.getMessage() == "provider call" and getattr(r, "messages", 1) > 1]
     assert calls, "the local outbox took several requests in one call"
@@ -80,6 +81,28 @@ def test_limits_count_the_batch_own_requests(console_settings, worker, publish, 
     statuses = [state(r["id"]).status for r in requests]
     assert statuses.count("sent") == 3 and statuses.count("failed") == 2
     assert sum(outbox_count(sessions, r["id"]) for r in requests) == 3
+
+
+class DyingOutbox(ConsoleOutbox):
+    """The local outbox, in a worker that dies right after the messages were appended (before ``sent``
+    is recorded): the call appends, then fails."""
+
+    def _send_many(self, messages):
+        super()._send_many(messages)
+        raise RuntimeError("the worker died here")
+
+
+def test_a_batch_appended_by_a_worker_that_died_goes_out_once_on_redelivery(sessions, state):
+    batch = requests(4)
+    ids = [notification_id for notification_id, _ in batch]
+    dying = Deliverer(sessions, {"sms": DyingOutbox("sms", sessions)}, Limits(per_hour=10, per_day=30))
+    assert all(isinstance(outcome, RuntimeError) for outcome in dying.deliver_many(batch))
+    assert {state(i).status for i in ids} == {"sending"}, "appended, never recorded"
+
+    redelivered = Deliverer(sessions, {"sms": ConsoleOutbox("sms", sessions)}, Limits(per_hour=10, per_day=30))
+    assert redelivered.deliver_many(batch) == ["sent"] * 4
+    assert [outbox_count(sessions, i) for i in ids] == [1] * 4, "no second copy in the local outbox"
+    assert all(state(i).attempts == 2 and state(i).provider_ref.startswith("local-") for i in ids)
 
 
 class FlakyOutbox(TimedChannel):

@@ -38,6 +38,16 @@ def test_redelivered_request_is_not_sent_twice(smtp, worker, publish, state):
     assert len(smtp.to(request["payload"]["recipient"]["email"])) == 1
 
 
+def test_a_worker_sends_its_emails_on_one_smtp_connection_and_quits_when_it_stops(smtp, worker, publish, state):
+    running = worker()
+    requests = [notification("email") for _ in range(5)]
+    publish(*requests)
+    assert all(wait_for_status(state, request["id"], "sent") for request in requests)
+    assert smtp.connections == 1 and len(smtp.messages) == 5
+    running.stop()
+    assert smtp.quits == 1
+
+
 def test_sms_is_short_and_goes_through_twilio(twilio, worker, publish, state, settings):
     worker()
     request = notification("sms", "verification_code")
@@ -72,7 +82,7 @@ def test_transient_provider_errors_are_retried_then_sent_once(twilio, worker, pu
     assert state(request["id"]).attempts == 3
 
 
-def test_invalid_number_fails_at_once_and_is_dead_lettered(suite, queue, twilio, worker, publish, state):
+def test_invalid_number_fails_at_once_and_is_dead_lettered(amqp_url, queue, twilio, worker, publish, state):
     twilio.fail_next(400, 21211)
     worker()
     request = notification("sms")
@@ -80,18 +90,18 @@ def test_invalid_number_fails_at_once_and_is_dead_lettered(suite, queue, twilio,
     assert wait_for_status(state, request["id"], "failed")
     row = state(request["id"])
     assert row.attempts == 1 and "21211" in row.last_error
-    [dead] = dead_letters(suite, queue)
+    [dead] = dead_letters(amqp_url, queue)
     assert dead.headers["x-carekey-dead-reason"].startswith("permanent")
 
 
-def test_retry_budget_spent_marks_failed_with_a_dead_letter_copy(suite, queue, twilio, worker, publish, state):
+def test_retry_budget_spent_marks_failed_with_a_dead_letter_copy(amqp_url, queue, twilio, worker, publish, state):
     twilio.fail_next(500, times=10)
     worker()
     request = notification("sms")
     publish(request)
     assert wait_for_status(state, request["id"], "failed", timeout=20)
     assert state(request["id"]).attempts == queue.max_attempts
-    [dead] = dead_letters(suite, queue)
+    [dead] = dead_letters(amqp_url, queue)
     assert "retries exhausted" in dead.headers["x-carekey-dead-reason"]
 
 
@@ -116,15 +126,15 @@ def test_per_recipient_rate_limit_stops_code_bombing(settings, smtp, worker, pub
     assert len(refused) == 2 and all("rate limited" in r.last_error for r in refused)
 
 
-def test_malformed_requests_go_to_dead_letters_and_nothing_is_sent(suite, queue, smtp, worker, publish):
+def test_malformed_requests_go_to_dead_letters_and_nothing_is_sent(amqp_url, queue, smtp, worker, publish):
     worker()
     bad = notification("email")
     bad["payload"]["template"] = "not_a_template"
     publish(bad)
     publish("{broken json")
-    dead = dead_letters(suite, queue, timeout=8)
+    dead = dead_letters(amqp_url, queue, timeout=8)
     assert len(dead) >= 1
-    dead += dead_letters(suite, queue, timeout=2)
+    dead += dead_letters(amqp_url, queue, timeout=2)
     assert len(dead) == 2 and smtp.messages == []
 
 

@@ -1,6 +1,10 @@
 """The notifications worker as a real process (``carekey notifications worker``): killed mid-delivery,
-stopped with SIGTERM, cut off from its broker, and run three at a time; every request is delivered
-exactly once, as the real SMTP server sees it, and its notification is recorded ``sent``."""
+killed again and again while requests flow, stopped with SIGTERM, cut off from its broker, and run
+three at a time; every request is delivered exactly once (or, for a kill after the SMTP server accepted
+it and before ``sent`` was recorded, once more with the same Message-ID), as the real SMTP server sees
+it, and its notification is recorded ``sent``.
+
+Every test runs on RabbitMQ and on the embedded broker of ``make run`` (``each_broker``)."""
 from __future__ import annotations
 
 import contextlib
@@ -11,14 +15,17 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from amqp.exceptions import NotFound
 from kombu import Queue
+from sqlalchemy import func, select
 
-from shared.messaging.broker import connect
+from services.notifications.db.models import Notification
+from shared.messaging.broker import connect, is_amqp
 from shared.messaging.topology import declare
 from shared.testing.tcp_proxy import TcpProxy
 from tests.helpers import through_proxy, wait_until
@@ -26,6 +33,11 @@ from tests.notifications.conftest import notification, wait_for_status
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_COMMAND = [sys.executable, "-m", "services.cli", "notifications", "worker"]
+
+
+@pytest.fixture
+def amqp_url(each_broker) -> str:
+    return each_broker
 
 
 class WorkerProcess:
@@ -64,8 +76,8 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def worker_env(suite, smtp, queue) -> dict[str, str]:
-    return {**os.environ, **suite.environ("notifications"),
+def worker_env(suite, amqp_url, smtp, queue) -> dict[str, str]:
+    return {**os.environ, **suite.environ("notifications"), "AMQP_URL": amqp_url,
             "NOTIFICATIONS_EMAIL_BACKEND": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port),
             "NOTIFICATIONS_QUEUE": queue.name, "NOTIFICATIONS_ROUTING_KEY": queue.name,
             "NOTIFICATIONS_RETRY_BACKOFF": ",".join(str(delay) for delay in queue.backoff),
@@ -73,7 +85,7 @@ def worker_env(suite, smtp, queue) -> dict[str, str]:
 
 
 @pytest.fixture
-def start_worker(worker_env, suite, queue, tmp_path):
+def start_worker(worker_env, amqp_url, queue, tmp_path):
     """Start worker processes; every one is SIGKILLed at the end, then the test's queues are deleted."""
     assert worker_env["NOTIFICATIONS_RETRY_BACKOFF"] == "0.2,0.4,0.8", "must match the queue fixture's"
     started: list[WorkerProcess] = []
@@ -86,7 +98,7 @@ def start_worker(worker_env, suite, queue, tmp_path):
     yield start
     for worker in started:
         worker.kill()
-    with connect(suite.backends.amqp_url) as conn:
+    with connect(amqp_url) as conn:
         for declared in queue.all_queues():
             try:
                 declared(conn.default_channel).delete()
@@ -103,34 +115,33 @@ def logs(workers: list[WorkerProcess]) -> str:
     return "\n".join(f"--- worker {w.pid} (exit {w.process.poll()}) ---\n{w.output()[-3000:]}" for w in workers)
 
 
-def queued_count(suite, queue) -> int:
+def queued_count(amqp_url, queue) -> int:
     """Messages ready in the work queue (a passive declare: it never creates the queue)."""
-    with connect(suite.backends.amqp_url) as conn:
+    with connect(amqp_url) as conn:
         return queue.work_queue()(conn.default_channel).queue_declare(passive=True).message_count
 
 
-def consumer_count(suite, queue) -> int:
+def consumer_count(amqp_url, queue) -> int:
     """Consumers on the work queue (RabbitMQ only: virtual transports report 0)."""
     try:
-        with connect(suite.backends.amqp_url) as conn:
+        with connect(amqp_url) as conn:
             return queue.work_queue()(conn.default_channel).queue_declare(passive=True).consumer_count
     except NotFound:  # not declared yet
         return 0
 
 
-def provision(suite, queue) -> None:
-    with connect(suite.backends.amqp_url) as conn:
+def provision(amqp_url, queue) -> None:
+    with connect(amqp_url) as conn:
         declare(conn, queue.all_queues())
 
 
 @contextlib.contextmanager
-def broker_write_lock(suite):
+def broker_write_lock(url: str):
     """Embedded only: hold the write lock of the broker's SQLite file (readers go on, writers wait)."""
-    if suite.backends.real:
+    if is_amqp(url):
         yield
         return
-    url = suite.backends.amqp_url
-    with connect(url) as conn:  # make sure kombu's tables exist, so that starting up only reads
+    with connect(url) as conn:  # make sure the broker's tables exist, so that starting up only reads
         warm = Queue(f"warmup.{uuid.uuid4().hex[:10]}")(conn.default_channel)
         warm.declare()
         warm.delete()
@@ -161,13 +172,11 @@ def assert_sent_exactly_once(smtp, state, requests: list[tuple[dict, str]], *, t
         assert message["Message-ID"] == f"<{request['id']}@carekey>"
 
 
-def test_worker_killed_mid_delivery_is_restarted_and_the_message_goes_out_once(
-        request, suite, smtp, start_worker, publish, state):
-    if not suite.backends.real:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "Known limit of the embedded broker (dev only, README): kombu's SQLAlchemy transport keeps "
-            "delivered rows hidden and restores unacknowledged ones only on a clean channel close, so a "
-            "SIGKILLed worker's message is not redelivered. RabbitMQ (CI, compose, production) redelivers it.")))
+def test_worker_killed_mid_delivery_is_restarted_and_the_message_goes_out_once(smtp, start_worker, publish,
+                                                                               state):
+    """RabbitMQ gives the dead worker's message back when its connection drops; the embedded broker when
+    the dead worker's lease on it runs out. Killed during the SMTP transaction, before the server's 250:
+    the one copy is the next worker's."""
     smtp.stall_seconds = 5
     first = start_worker()
     item = email_request()
@@ -185,7 +194,51 @@ def test_worker_killed_mid_delivery_is_restarted_and_the_message_goes_out_once(
     assert second.process.poll() is None, logs([second])
 
 
-def test_sigterm_finishes_the_delivery_in_hand_and_leaves_the_rest_queued(suite, queue, smtp, start_worker,
+DRILL_REQUESTS = 300
+DRILL_KILLS = 5
+
+
+def statuses(sessions, ids: list[str]) -> Counter:
+    with sessions() as session:
+        return Counter(dict(session.execute(select(Notification.status, func.count())
+                                            .where(Notification.id.in_(ids)).group_by(Notification.status)).all()))
+
+
+def test_worker_killed_again_and_again_while_requests_flow_loses_nothing(smtp, start_worker, publish, sessions):
+    """The drill of the issue: requests waiting, a worker SIGKILLed five times while it delivers them, a
+    new one started each time (before the kill, so its start-up overlaps the old one's work). Every
+    request ends ``sent`` and reaches its address; none is left ``sending``. The one window admitted is
+    a kill after the server accepted a message and before ``sent`` was recorded: that message goes out
+    once more, with the same Message-ID, so at most one address per kill has two copies."""
+    requests = [email_request() for _ in range(DRILL_REQUESTS)]
+    ids = [request["id"] for request, _ in requests]
+    publish(*(request for request, _ in requests))
+    current = start_worker()
+    workers = [current]
+    for kill in range(1, DRILL_KILLS + 1):
+        successor = start_worker()  # starting up (and soon working) beside the one to be killed
+        workers.append(successor)
+        mid_flow = kill * DRILL_REQUESTS // (DRILL_KILLS + 2)
+        assert wait_until(lambda: len(smtp.messages) >= mid_flow, 60), logs(workers)
+        current.signal_group(signal.SIGKILL)
+        assert current.wait(10) == -signal.SIGKILL
+        current = successor
+    assert wait_until(lambda: statuses(sessions, ids)["sent"] == len(ids), 90), \
+        (statuses(sessions, ids), logs(workers))
+    time.sleep(1.5)  # a late copy would arrive now, from a redelivery
+    assert statuses(sessions, ids) == Counter(sent=len(ids)), "nothing left sending, queued or failed"
+    copies = {request["id"]: smtp.to(to) for request, to in requests}
+    assert all(copies.values()), "every address received its message"
+    assert all(message["Message-ID"] == f"<{notification_id}@carekey>"
+               for notification_id, messages in copies.items() for message in messages)
+    doubled = [notification_id for notification_id, messages in copies.items() if len(messages) > 1]
+    assert all(len(copies[notification_id]) == 2 for notification_id in doubled), "at most one extra copy"
+    assert len(doubled) <= DRILL_KILLS, doubled
+    print(f"{DRILL_REQUESTS} requests, {DRILL_KILLS} kills: {len(doubled)} sent twice (killed in the window)")
+    assert workers[-1].process.poll() is None, logs(workers[-1:])
+
+
+def test_sigterm_finishes_the_delivery_in_hand_and_leaves_the_rest_queued(amqp_url, queue, smtp, start_worker,
                                                                           publish, state):
     smtp.stall_seconds = 2
     first = start_worker()
@@ -202,24 +255,26 @@ def test_sigterm_finishes_the_delivery_in_hand_and_leaves_the_rest_queued(suite,
     # the delivery in hand was finished (the 250 came after SIGTERM) and recorded before the exit
     assert len(smtp.to(item[1])) == 1
     assert state(item[0]["id"]).status == "sent" and state(item[0]["id"]).attempts == 1
+    assert smtp.quits == 1, "its SMTP session ended with QUIT"
 
     later = email_request()
     publish(later[0])
     time.sleep(1.0)
     assert state(later[0]["id"]) is None and smtp.to(later[1]) == []
-    assert queued_count(suite, queue) == 1, "the request published after the stop waits in the queue"
+    assert queued_count(amqp_url, queue) == 1, "the request published after the stop waits in the queue"
 
     second = start_worker()
     assert_sent_exactly_once(smtp, state, [item, later], timeout=30)
     assert state(later[0]["id"]).attempts == 1, logs([second])
 
 
-def test_broker_connection_cut_and_restored_delivers_each_request_once(real_broker, smtp, start_worker,
+@pytest.mark.parametrize("each_broker", ["rabbitmq"], indirect=True)  # a TCP connection to cut: RabbitMQ only
+def test_broker_connection_cut_and_restored_delivers_each_request_once(amqp_url, smtp, start_worker,
                                                                       publish, state):
-    broker = urlsplit(real_broker)
+    broker = urlsplit(amqp_url)
     proxy = TcpProxy(broker.hostname, broker.port or 5672)
     try:
-        worker = start_worker(AMQP_URL=through_proxy(real_broker, proxy.port))
+        worker = start_worker(AMQP_URL=through_proxy(amqp_url, proxy.port))
         proof = email_request()
         publish(proof[0])
         assert_sent_exactly_once(smtp, state, [proof], timeout=30, quiet=0.5)
@@ -242,11 +297,12 @@ def test_broker_connection_cut_and_restored_delivers_each_request_once(real_brok
         proxy.close()
 
 
-def test_three_workers_side_by_side_deliver_each_request_once(suite, queue, smtp, start_worker, publish, state):
-    provision(suite, queue)  # as deploy/rabbitmq/definitions.json does before any worker runs
+def test_three_workers_side_by_side_deliver_each_request_once(amqp_url, queue, smtp, start_worker, publish,
+                                                             state):
+    provision(amqp_url, queue)  # as deploy/rabbitmq/definitions.json does before any worker runs
     workers = [start_worker() for _ in range(3)]
-    if suite.backends.real:
-        assert wait_until(lambda: consumer_count(suite, queue) == 3, 30), logs(workers)
+    if is_amqp(amqp_url):
+        assert wait_until(lambda: consumer_count(amqp_url, queue) == 3, 30), logs(workers)
     requests = [email_request() for _ in range(30)]
     for request, _ in requests:
         publish(request)
@@ -258,22 +314,22 @@ def test_three_workers_side_by_side_deliver_each_request_once(suite, queue, smtp
     handled = [worker.output().count("notification handled") for worker in workers]
     print(f"handled per worker: {handled}")
     assert sum(handled) == 30, handled
-    if suite.backends.real:
+    if is_amqp(amqp_url):
         assert all(handled), f"RabbitMQ shares the queue between its three consumers: {handled}"
 
 
-def test_workers_started_together_on_a_new_queue_all_keep_running(request, suite, queue, smtp, start_worker,
-                                                                  publish, state):
+def test_workers_started_together_on_a_new_queue_all_keep_running(amqp_url, queue, smtp, start_worker, publish,
+                                                                  state):
     """Three workers started at once on a queue nobody declared yet (a first deployment, or
     ``--scale 3``) must all come up. Embedded, the three declarations meet in the broker's SQLite
     file; holding its write lock while they start makes them meet every time instead of most times."""
-    with broker_write_lock(suite):
+    with broker_write_lock(amqp_url):
         workers = [start_worker() for _ in range(3)]
-        if not suite.backends.real:
+        if not is_amqp(amqp_url):
             assert all(wait_until(lambda w=w: "worker consuming" in w.output(), 30) for w in workers)
             time.sleep(2.0)  # each is now at its first queue declaration, waiting for the lock
-    if suite.backends.real:
-        assert wait_until(lambda: consumer_count(suite, queue) == 3, 30), logs(workers)
+    if is_amqp(amqp_url):
+        assert wait_until(lambda: consumer_count(amqp_url, queue) == 3, 30), logs(workers)
     else:
         wait_until(lambda: any(w.process.poll() is not None for w in workers), 5)
     assert all(worker.process.poll() is None for worker in workers), logs(workers)

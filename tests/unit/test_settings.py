@@ -7,7 +7,7 @@ import pytest
 
 import shared.settings
 from services import SERVICES, registry
-from shared.settings import SettingsError, load_common
+from shared.settings import SettingsError, load_common, load_outbox_purge
 
 PROD = {
     "CAREKEY_ENV": "prod",
@@ -127,3 +127,17 @@ def test_outside_dev_the_issuer_and_audiences_are_never_guessed():
         registry.settings("registration", prod)
     assert registry.settings("registration", {**prod, "IDENTITY_PUBLIC_URL": "https://id.example"}
                              ).identity_issuer == "https://id.example"
+
+
+def test_the_relay_keeps_published_outbox_rows_a_day_and_purges_every_ten_minutes_by_default():
+    purge = load_outbox_purge({})
+    assert (purge.retention_seconds, purge.interval_seconds, purge.enabled) == (86400, 600, True)
+    assert not load_outbox_purge({"OUTBOX_PURGE_INTERVAL_SECONDS": "0"}).enabled
+
+
+@pytest.mark.parametrize("variable", ["OUTBOX_RETENTION_SECONDS", "OUTBOX_PURGE_INTERVAL_SECONDS"])
+@pytest.mark.parametrize("value", ["-1", "a day"])
+def test_a_bad_purge_schedule_is_refused_naming_the_variable(variable, value):
+    with pytest.raises(SettingsError) as failure:
+        load_outbox_purge({variable: value})
+    assert variable in str(failure.value)

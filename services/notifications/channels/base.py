@@ -43,6 +43,9 @@ class Channel(Protocol):
         """Deliver up to ``batch_limit`` messages: per message its reference or its delivery error.
         A call that raises anything else delivered none of them."""
 
+    def close(self) -> None:
+        """Let go of what the channel keeps open between messages (a connection); the worker is stopping."""
+
 
 class TimedChannel:
     """Base for provider clients: times and logs each call; subclasses implement ``_send``, and a
@@ -63,6 +66,9 @@ class TimedChannel:
 
     def _send_many(self, messages: Sequence[Outgoing]) -> list[str | None]:
         raise NotImplementedError
+
+    def close(self) -> None:
+        pass  # nothing kept open
 
     def send(self, message: Outgoing) -> str | None:
         return self._timed(lambda: self._send(message), notification_id=message.notification_id)

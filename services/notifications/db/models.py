@@ -1,5 +1,5 @@
-"""Notifications' tables: delivery state per notification (never the message body, never a code),
-the inbox of handled message ids, and, for the embedded default only, the local outbox of what
+"""Notifications' tables: delivery state per notification (never the message body, never a code;
+a redelivered request finds its row), and, for the embedded default only, the local outbox of what
 would have been sent."""
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from datetime import datetime
 from sqlalchemy import DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.messaging.inbox import define_inbox
 from shared.messaging.outbox import define_outbox
 
 
@@ -16,7 +15,6 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: DateTime(timezone=True)}
 
 
-inbox = define_inbox(Base.metadata)
 outbox = define_outbox(Base.metadata)
 
 STATUSES = ("queued", "sending", "sent", "delivered", "failed")

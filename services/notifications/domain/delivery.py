@@ -300,6 +300,11 @@ class Deliverer:
     def _fail(self, row: Notification, reason: str) -> None:
         row.status, row.last_error, row.updated_at = "failed", reason[:200], self.clock()
 
+    def close(self) -> None:
+        """The worker is stopping: the channels let go of their connections."""
+        for channel in self.channels.values():
+            channel.close()
+
     def give_up(self, notification_id: str, reason: str) -> None:
         """The retry budget is spent: the notification is failed (its copy goes to the dead letters)."""
         with self.sessions() as session, session.begin():
