@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from services import registry
+from services.demo import records as records_demo
 from shared.database import make_engine, make_session_factory, transaction
 
 PASSWORD = "correct horse battery staple"
@@ -118,7 +119,7 @@ def seed_records(env: dict) -> None:
     settings = registry.settings("records", env)
     app = registry.create_app("records", settings)
     with app.app_context():
-        registry.demo("records").seed(app)
+        records_demo.seed(app)
     app.extensions["carekey.engine"].dispose()
 
 

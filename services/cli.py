@@ -165,10 +165,14 @@ def demo() -> None:
 def seed() -> None:
     """Seed the demo practices and patients (idempotent)."""
     logging.basicConfig(level=logging.WARNING)
+    from services import demo as demo_data
     for service in SERVICES:
+        seeder = demo_data.for_service(service)
+        if seeder is None:
+            continue
         app = registry.create_app(service, registry.settings(service))
         with app.app_context():
-            lines = registry.demo(service).seed(app)
+            lines = seeder.seed(app)
         for line in lines:
             click.echo(f"{service}: {line}")
 

@@ -16,7 +16,8 @@ import urllib.request
 from pathlib import Path
 from typing import Mapping, MutableMapping
 
-from services import SERVICES, demo_portals, registry
+from services import SERVICES, registry
+from services.demo import portals as demo_portals
 from shared.settings import PLACEHOLDERS_ANNOUNCED, load_common
 
 READY_TIMEOUT = 60.0

@@ -46,10 +46,6 @@ def cli_group(service: str):
     return _module(service, "cli").group
 
 
-def demo(service: str) -> ModuleType:
-    return _module(service, "demo")
-
-
 def work_queues() -> list:
     """Every consumer queue in the suite, so publishers can declare them before the first event."""
     from services.notifications.queues import WORK_QUEUES

@@ -31,8 +31,9 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from services import SERVICES, demo_portals, registry
-from services.identity.demo_portals import PORTALS
+from services import SERVICES, registry
+from services.demo import portals as demo_portals
+from services.demo.portal_clients import PORTALS
 from shared.database import normalise_url
 from shared.migrations import upgrade
 from shared.testing.backends import Backends

@@ -18,7 +18,7 @@ from datetime import date
 
 from playwright.sync_api import expect
 
-from services.registration.demo import born
+from services.demo.registration import born
 from tests.browser.suite import body_of, code_in, link_in
 
 ALEX_EMAIL = "alex.rivera@example.org"

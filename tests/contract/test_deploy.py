@@ -24,7 +24,7 @@ RUNTIME_VARIABLES = {"PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_WO
 
 def known_variables() -> set[str]:
     from examples.portal.settings import VARIABLES as PORTAL_VARIABLES
-    from services.identity.demo_portals import PORTALS
+    from services.demo.portal_clients import PORTALS
     from services.identity.settings import IdentitySchema
     from services.notifications.settings import NotificationsSchema
     from services.records.settings import RecordsSchema
@@ -120,7 +120,7 @@ def test_image_is_slim_non_root_and_runs_gunicorn_with_the_shared_config():
 
 # -- the demo practices' portals (examples/portal) ----------------------------------------------------
 def demo_portals():
-    from services.identity.demo_portals import PORTALS
+    from services.demo.portal_clients import PORTALS
     return PORTALS
 
 

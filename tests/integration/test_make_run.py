@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from services import SERVICES
-from services.registration import demo
+from services.demo import registration as demo
 from tests.helpers import free_ports, http_status, wait_until
 
 PORTALS = ("riverside", "hillside")  # the demo practices' portals (examples/portal)

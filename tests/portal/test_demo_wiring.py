@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from services import demo_portals
-from services.identity.demo_portals import PORTALS, read_credentials, seed_account, seed_portals, write_credentials
+from services.demo import portals as demo_portals
+from services.demo.portal_clients import PORTALS, read_credentials, seed_account, seed_portals, write_credentials
 from services.identity.domain import accounts, clients, secrets
 
 

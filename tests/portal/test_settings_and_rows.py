@@ -7,7 +7,7 @@ import pytest
 
 from examples.portal import fhir
 from examples.portal.settings import PortalSettings, SettingsError, contrast_with_white
-from services.records.charts import standard_chart
+from services.demo.charts import standard_chart
 
 BASE = {"PORTAL_PRACTICE_ID": "riverside", "PORTAL_CLIENT_ID": "c", "PORTAL_CLIENT_SECRET": "s",
         "PORTAL_DATABASE_URL": "sqlite://"}

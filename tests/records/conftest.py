@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 
 from services import registry
 from services.identity.domain import accounts
-from services.records.charts import Chart, standard_chart
+from services.demo.charts import Chart, standard_chart
 from services.records.db.repositories import save_practice, set_teen_consent
 from services.records.sources.store import put
 from shared.database import make_session_factory, transaction

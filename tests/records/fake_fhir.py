@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from flask import Flask, jsonify, request
 from werkzeug.serving import make_server
 
-from services.records.charts import Chart
+from services.demo.charts import Chart
 from services.records.domain.policy import RELEASE_TAG
 from services.records.domain.resources import patient_ids
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from services import registry
 from services.cli import main
-from services.records import demo
+from services.demo import records as demo
 from services.records.db.models import Practice, StoredResource, TeenConsent
 from services.records.domain.policy import age_on, is_note
 from tests.records.conftest import bearer, ids

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from services.records.charts import standard_chart
+from services.demo.charts import standard_chart
 from tests.records.conftest import bearer, born, ids, store
 
 

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from services import registry
-from services.records.charts import standard_chart
+from services.demo.charts import standard_chart
 from services.records.errors import SourceUnavailable
 from services.records.settings import FhirSourceConfig
 from services.records.sources.fhir_server import FhirServerSource

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from services.records import demo
+from services.demo import records as demo
 from services.records.domain.resources import TYPES
 from tests.records.conftest import bearer
 

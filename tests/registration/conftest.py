@@ -18,7 +18,7 @@ import requests
 from werkzeug.serving import make_server
 
 from services import registry
-from services.identity.demo_registration import seed_registration_client
+from services.demo.registration_client import seed_registration_client
 from services.identity.domain import clients
 from services.registration.db.models import outbox as registration_outbox
 from services.notifications.worker import build_consumer

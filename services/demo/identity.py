@@ -8,7 +8,7 @@ from shared.database import transaction
 
 def seed(app: Flask) -> list[str]:
     """Seed demo data idempotently; returns lines describing what exists."""
-    from services.identity.demo_portals import seed_account, seed_portals
+    from services.demo.portal_clients import seed_account, seed_portals
     with transaction(app.extensions["carekey.sessions"]) as session:
-        from services.identity.demo_registration import seed_registration_client
+        from services.demo.registration_client import seed_registration_client
         return seed_registration_client(session) + seed_portals(session) + seed_account(session)

@@ -7,7 +7,7 @@ from datetime import date
 
 from flask import Flask
 
-from services.records.charts import Chart, standard_chart
+from services.demo.charts import Chart, standard_chart
 from services.records.db.repositories import save_practice, set_teen_consent
 from services.records.domain.policy import age_on
 from services.records.sources.store import put

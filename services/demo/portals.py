@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Mapping
 
-from services.identity.demo_portals import CREDENTIALS_FILE, DEMO_ACCOUNT, PORTALS, DemoPortal, read_credentials
+from services.demo.portal_clients import CREDENTIALS_FILE, DEMO_ACCOUNT, PORTALS, DemoPortal, read_credentials
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def _patients(today: date) -> list[dict[str, str]]:
     birth, zip, phone, email, office PIN) when it has one, else the records demo patients."""
     names = {portal.practice_id: portal.name for portal in PORTALS}
     try:
-        from services.registration import demo as registration_demo
+        from services.demo import registration as registration_demo
         listed = getattr(registration_demo, "WALKTHROUGH_PATIENTS", None)
         if listed:
             return [dict(p) for p in listed]
@@ -75,7 +75,7 @@ def _patients(today: date) -> list[dict[str, str]]:
                 in registration_demo.PATIENTS]
     except (ImportError, AttributeError, TypeError, ValueError):
         pass  # no roster (yet), or one shaped otherwise: the records demo still names everyone
-    from services.records.demo import PATIENTS, _born
+    from services.demo.records import PATIENTS, _born
     return [{"name": f"{given} {family}", "practice": names.get(practice, practice),
              "born": _born(age, month, day, today).isoformat(), "patient id": patient_id}
             for practice, patient_id, given, family, age, (month, day), _gender, _consent in PATIENTS]
