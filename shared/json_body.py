@@ -1,20 +1,31 @@
-"""JSON request bodies at an API's edge: a JSON object, validated by a marshmallow schema; anything
-else is a 400 problem naming the fields."""
+"""JSON request bodies at an API's edge: a JSON object (parsed within shared.json_text's limits),
+validated by a marshmallow schema; anything else is a 400 problem naming the fields."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import request
 from marshmallow import Schema, ValidationError
 
+from shared import json_text
 from shared.errors import InvalidRequest
 
 
 def json_object() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    if not request.is_json:
+        raise InvalidRequest("Send a JSON object (Content-Type: application/json).")
+    try:
+        body = json_text.loads(request.get_data(cache=True))
+    except ValueError as exc:
+        raise InvalidRequest(f"The body is not JSON we accept: {_reason(exc)}") from None
     if not isinstance(body, dict):
         raise InvalidRequest("Send a JSON object.")
     return body
+
+
+def _reason(error: ValueError) -> str:
+    return error.msg + "." if isinstance(error, json.JSONDecodeError) else str(error)
 
 
 def load(schema: Schema, body: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -6,10 +6,12 @@ import re
 from pathlib import Path
 
 from flask import Flask, g, request
+from flask.json.provider import DefaultJSONProvider
 from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.database import make_engine, make_session_factory, ping
+from shared import json_text
 from shared.errors import install_error_handlers
 from shared.health import Check, health_blueprint
 from shared.logging import REQUEST_ID_HEADER, new_request_id, reset_request_id, set_request_id
@@ -24,6 +26,7 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 def create_base_app(service: str, import_name: str, *, checks: dict[str, Check],
                     secret_key: str, trusted_proxies: int = 0) -> Flask:
     app = Flask(import_name)
+    app.json = LimitedJSONProvider(app)
     app.config.update(SECRET_KEY=secret_key, JSON_SORT_KEYS=False, MAX_CONTENT_LENGTH=2 * 1024 * 1024)
     if trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies,
@@ -36,6 +39,14 @@ def create_base_app(service: str, import_name: str, *, checks: dict[str, Check],
     app.register_blueprint(health_blueprint(checks))
     app.extensions["carekey.service"] = service
     return app
+
+
+class LimitedJSONProvider(DefaultJSONProvider):
+    """``request.get_json()`` parses with shared.json_text's limits: too deep a document is a
+    ValueError (a 400 from Flask) rather than a RecursionError."""
+
+    def loads(self, s, **kwargs):
+        return json_text.loads(s)
 
 
 def safe_request_id(incoming: str) -> str | None:

@@ -5,8 +5,9 @@ from datetime import date
 
 import pytest
 
+from services.registration.domain import fhir_patient
 from services.registration.domain.practices import PracticeError, PracticeSettings
-from services.registration.domain.roster_formats import parse_csv, parse_file, patient_to_row, validate_rows
+from services.registration.domain.roster_formats import parse_csv, parse_file, validate_rows
 
 
 def test_csv_headers_as_offices_export_them():
@@ -34,7 +35,7 @@ def test_each_bad_field_is_named(row, field):
 
 
 def test_fhir_patient_uses_the_mr_identifier_and_the_home_address():
-    row = patient_to_row({"resourceType": "Patient", "id": "x",
+    row = fhir_patient.to_row({"resourceType": "Patient", "id": "x",
                           "identifier": [{"value": "ssn"}, {"type": {"coding": [{"code": "MR"}]}, "value": "mr-1"}],
                           "name": [{"use": "nickname", "given": ["Bo"]}, {"use": "official", "family": "Diaz",
                                                                           "given": ["Roberto", "Luis"]}],

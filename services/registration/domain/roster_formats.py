@@ -16,6 +16,9 @@ from typing import Any, Iterable
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates
 
+from services.registration.domain import fhir_patient
+from shared import json_text
+
 PHONE = re.compile(r"^\+?[0-9 ().-]{7,20}$")
 ZIP = re.compile(r"^[0-9]{5}(-?[0-9]{4})?$")
 SEXES = ("male", "female", "other", "unknown", "")
@@ -90,6 +93,13 @@ class RosterRowSchema(Schema):
 
 
 @dataclass(frozen=True)
+class Unreadable:
+    """A row that could not be read at all (its problems by path), in place of the row."""
+
+    errors: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
 class RowProblem:
     row: str           # "row 3", "entry 2"
     mrn: str | None
@@ -103,13 +113,13 @@ _SCHEMA = RosterRowSchema()
 
 
 def validate_rows(raw: Iterable[tuple[str, Any]]) -> tuple[list[dict], list[RowProblem]]:
-    """Validate (label, row) pairs; duplicate MRNs within one file are a problem too."""
+    """Validate (label, row) pairs; an unreadable row and duplicate MRNs within one file are problems too."""
     good, problems, seen = [], [], {}
     for label, row in raw:
-        mrn = (str(row.get("mrn") or row.get("MRN") or "").strip() or None) if isinstance(row, dict) else None
-        if isinstance(row, dict) and row.get("_not_patient"):
-            problems.append(RowProblem(label, None, {"_row": ["Not a FHIR Patient resource."]}))
+        if isinstance(row, Unreadable):
+            problems.append(RowProblem(label, None, row.errors))
             continue
+        mrn = (str(row.get("mrn") or row.get("MRN") or "").strip() or None) if isinstance(row, dict) else None
         try:
             values = _SCHEMA.load(row)
         except ValidationError as exc:
@@ -133,55 +143,30 @@ def parse_csv(text: str) -> list[tuple[str, dict]]:
             for index, row in enumerate(reader, start=2)]
 
 
-def _telecom(patient: dict, system: str) -> str:
-    for item in patient.get("telecom") or []:
-        if isinstance(item, dict) and item.get("system") == system and item.get("value"):
-            return str(item["value"])
-    return ""
-
-
-def _mrn(patient: dict) -> str:
-    identifiers = [i for i in patient.get("identifier") or [] if isinstance(i, dict)]
-    for identifier in identifiers:
-        codings = ((identifier.get("type") or {}).get("coding") or [])
-        if any(isinstance(c, dict) and c.get("code") == "MR" for c in codings):
-            return str(identifier.get("value") or "")
-    return str(identifiers[0].get("value") or "") if identifiers else str(patient.get("id") or "")
-
-
-def patient_to_row(patient: dict) -> dict:
-    """A FHIR R4 Patient (US Core shape) as a roster row."""
-    names = [n for n in patient.get("name") or [] if isinstance(n, dict)]
-    name = next((n for n in names if n.get("use") in ("official", "usual")), names[0] if names else {})
-    given = [str(g) for g in name.get("given") or []]
-    addresses = [a for a in patient.get("address") or [] if isinstance(a, dict)]
-    address = next((a for a in addresses if a.get("use") == "home"), addresses[0] if addresses else {})
-    return {"mrn": _mrn(patient), "given_name": given[0] if given else "", "middle_name": " ".join(given[1:]),
-            "family_name": str(name.get("family") or ""), "birth_date": patient.get("birthDate") or "",
-            "sex": patient.get("gender") or "", "address": " ".join(str(x) for x in address.get("line") or []),
-            "city": address.get("city") or "", "state": address.get("state") or "",
-            "zip": address.get("postalCode") or "", "email": _telecom(patient, "email"),
-            "phone": _telecom(patient, "phone")}
-
-
-def parse_fhir_bundle(text: str) -> list[tuple[str, dict]]:
+def parse_fhir_bundle(text: str) -> list[tuple[str, dict | Unreadable]]:
     try:
-        bundle = json.loads(text)
+        bundle = json_text.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"The file is not JSON: {exc.msg} at line {exc.lineno}.") from None
+    except ValueError as exc:
+        raise ValueError(f"The file is not JSON we accept: {exc}") from None
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise ValueError("Expected a FHIR Bundle of Patient resources.")
-    rows = []
-    for index, entry in enumerate(bundle.get("entry") or [], start=1):
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict) or resource.get("resourceType") != "Patient":
-            rows.append((f"entry {index}", {"_not_patient": True}))
-            continue
-        rows.append((f"entry {index}", patient_to_row(resource)))
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise ValueError("entry: Not a valid list.")
+    rows: list[tuple[str, dict | Unreadable]] = []
+    for index, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict):
+            found = {"_row": ["Not a JSON object."]}
+        else:
+            found = {f"resource.{path}" if path else "resource": texts
+                     for path, texts in fhir_patient.problems(entry.get("resource")).items()}
+        rows.append((f"entry {index}", Unreadable(found) if found else fhir_patient.to_row(entry["resource"])))
     return rows
 
 
-def parse_file(name: str, text: str) -> list[tuple[str, dict]]:
+def parse_file(name: str, text: str) -> list[tuple[str, dict | Unreadable]]:
     """CSV by extension, FHIR JSON otherwise when it looks like JSON."""
     if name.lower().endswith(".csv"):
         return parse_csv(text)
