@@ -2,7 +2,6 @@
 validated by a marshmallow schema; anything else is a 400 problem naming the fields."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import request
@@ -18,14 +17,10 @@ def json_object() -> dict[str, Any]:
     try:
         body = json_text.loads(request.get_data(cache=True))
     except ValueError as exc:
-        raise InvalidRequest(f"The body is not JSON we accept: {_reason(exc)}") from None
+        raise InvalidRequest(f"The body is not JSON we accept: {exc}") from None
     if not isinstance(body, dict):
         raise InvalidRequest("Send a JSON object.")
     return body
-
-
-def _reason(error: ValueError) -> str:
-    return error.msg + "." if isinstance(error, json.JSONDecodeError) else str(error)
 
 
 def load(schema: Schema, body: dict[str, Any] | None = None) -> dict[str, Any]:

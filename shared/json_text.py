@@ -23,15 +23,17 @@ def loads(text: str | bytes) -> Any:
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     _check_depth(raw)
     try:
-        document = json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
-    except json.JSONDecodeError:
-        raise
+        document = json.loads(raw.decode("utf-8"), parse_float=_finite, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise RefusedJSON(f"{exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
     except RecursionError:  # not reached within MAX_DEPTH; kept so that no input can crash a caller
         raise RefusedJSON(f"JSON may be nested at most {MAX_DEPTH} levels deep.") from None
     except UnicodeDecodeError:
         raise RefusedJSON("JSON must be UTF-8 text.") from None
-    except ValueError as exc:  # ours, or an integer beyond Python's digit limit
-        raise exc if isinstance(exc, RefusedJSON) else RefusedJSON("JSON numbers may have at most 4,300 digits.") from None
+    except RefusedJSON:
+        raise
+    except ValueError:  # an integer beyond Python's digit limit
+        raise RefusedJSON("JSON numbers may have at most 4,300 digits.") from None
     if _SURROGATE_ESCAPE.search(raw):
         _check_strings(document)
     return document

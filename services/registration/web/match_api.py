@@ -134,8 +134,8 @@ def _resource(entry: RosterEntry) -> dict:
 def match():
     try:
         body = json_text.loads(request.get_data(cache=True))
-    except ValueError:
-        body = None
+    except ValueError as exc:
+        return _outcome(400, "invalid", f"The body is not JSON we accept: {exc}")
     if not isinstance(body, dict) or body.get("resourceType") not in ("Patient", "Parameters"):
         return _outcome(400, "invalid", "Send a FHIR Parameters or Patient resource as JSON.")
     try:
