@@ -10,8 +10,8 @@ from flask.json.provider import DefaultJSONProvider
 from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shared.database import make_engine, make_session_factory, ping
 from shared import json_text
+from shared.database import make_engine, make_session_factory, ping
 from shared.errors import install_error_handlers
 from shared.health import Check, health_blueprint
 from shared.logging import REQUEST_ID_HEADER, new_request_id, reset_request_id, set_request_id

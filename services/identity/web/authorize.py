@@ -5,11 +5,12 @@
 3. from here on errors go back to the client: response_type is code, response_mode is query or
    form_post, no request objects, a well-formed ``claims``, then Authlib's checks (scope, PKCE
    S256, nonce replay);
-
-A repeated parameter (refused for every OAuth endpoint in oauth_requests.py) is an error page when
-it is client_id or redirect_uri, which can then not be trusted, and otherwise an error for the client.
 4. the interaction state machine decides whether login, patient selection or consent is needed;
    with ``prompt=none`` any of them is an error for the client; otherwise the pages take over.
+
+A repeated parameter (refused for every OAuth endpoint in oauth_requests.py, before check 1) is an
+error page when it is client_id or redirect_uri, which can then not be trusted, and otherwise an
+``invalid_request`` for the client (RFC 6749 §4.1.2.1).
 """
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ from services.identity.domain import clients, interaction as flow, sessions
 from services.identity.domain.claims import parse_claims_parameter
 from services.identity.oauth.runtime import AuthorizationContext
 from services.identity.web import responses
-from services.identity.web.oauth_requests import RepeatedParameter
 from services.identity.web.context import SESSION_COOKIE, db, services
+from services.identity.web.oauth_requests import RepeatedParameter
 from services.identity.web.pages import problem_page
 
 bp = Blueprint("authorize", __name__)

@@ -68,7 +68,6 @@ class _Parameters(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    resourceType = fields.String(required=True)
     parameter = fields.List(fields.Nested(_Parameter), load_default=list)
 
 
