@@ -32,6 +32,12 @@ class Endpoint:
 
 
 Spec = Callable[[], Endpoint]  # called once per endpoint, so each gets fresh sessions and tokens
+
+
+def plain() -> Endpoint:
+    """The spec of an endpoint that reads nothing: fuzzed through its query string and headers."""
+    return Endpoint([Request("GET", query=(("x", "1"),))])
+
 Formats = Callable[[str | None], set[str]]  # an endpoint's error formats (None: a URL no rule matches)
 
 

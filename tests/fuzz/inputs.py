@@ -78,7 +78,8 @@ RAW_BODIES: dict[str, tuple[bytes, str | None]] = {
     "no-content-type": (b'{"a": 1}', None),
     "xml": (b"<?xml version='1.0'?><a/>", "application/xml"),
     "bad-charset": (b'{"a": 1}', "application/json; charset=klingon"),
-    "broken-multipart": (b"--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nb", "multipart/form-data; boundary=x"),
+    "broken-multipart": (b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\nb',
+                         "multipart/form-data; boundary=x"),
     "multipart-no-boundary": (b"a=b", "multipart/form-data"),
     "form-bad-escapes": (b"a=%zz&b=%ED%A0%80&%00=1&c", "application/x-www-form-urlencoded"),
     "form-as-json": (b"grant_type=x", "application/json"),
@@ -169,8 +170,9 @@ def cases(baseline: Request, rng: random.Random, *, per_place: int = 4) -> Itera
     """The fuzz cases for one endpoint and method, from its baseline request."""
     text = list(TEXT.items())
     values = list(JSON_VALUES.items())
-    small_text = [(label, value) for label, value in text if len(value) < MEGABYTE]  # (a megabyte is slow to send:
-    small_values = [(label, raw) for label, raw in values if len(raw) < MEGABYTE]   # it goes in a few places only)
+    # a megabyte is slow to send: it goes in a few places only, not in every one sampled
+    small_text = [(label, value) for label, value in text if len(value) < MEGABYTE]
+    small_values = [(label, raw) for label, raw in values if len(raw) < MEGABYTE]
     yield Case("as is", baseline)
 
     # every text value in every query parameter (and every common name), and in every form field
@@ -198,8 +200,8 @@ def cases(baseline: Request, rng: random.Random, *, per_place: int = 4) -> Itera
                            replace(baseline, json=None, raw_body=json_with(baseline.json, path, raw),
                                    content_type="application/json"))
         for label, raw in values:
-            yield Case(f"json body = {label}", replace(baseline, json=None, raw_body=raw.encode("utf-8", "surrogatepass"),
-                                                       content_type="application/json"))
+            yield Case(f"json body = {label}", replace(baseline, json=None, content_type="application/json",
+                                                       raw_body=raw.encode("utf-8", "surrogatepass")))
     if baseline.method != "GET":
         for label, (body, content_type) in RAW_BODIES.items():
             yield Case(f"body {label}", replace(baseline, json=None, form=(), raw_body=body, content_type=content_type))

@@ -1,16 +1,16 @@
 """Identity, fuzzed: every endpoint, authenticated so that the bad input reaches its parser."""
 from __future__ import annotations
 
+import base64
 import uuid
-import pytest
-
 from urllib.parse import urlsplit
 
-from tests.fuzz.harness import PAGE, Endpoint, fuzz, report
+import pytest
+
+from tests.fuzz.harness import PAGE, Endpoint, fuzz, plain, report
 from tests.fuzz.inputs import Request
 from tests.identity.conftest import Browser, pkce_pair
 from tests.identity.steps import bearer, login_and_exchange
-
 
 PASSKEY_JSON = {"interaction.passkey_options", "interaction.passkey_sign_in", "security.passkey_options",
                 "security.add_passkey"}
@@ -40,7 +40,7 @@ def identity_specs(identity_app, make_client, make_account):
     api = identity_app.test_client()
     portal = make_client(scope="openid profile email offline_access")
     account = make_account()
-    basic = {"Authorization": api.open("/", auth=(portal.client_id, portal.secret)).request.headers["Authorization"]}
+    basic = {"Authorization": "Basic " + base64.b64encode(f"{portal.client_id}:{portal.secret}".encode()).decode()}
     tokens, _ = login_and_exchange(Browser(identity_app), api, portal, account, scope="openid profile offline_access")
     admin = _client_credentials(api, make_client, "identity:admin")
     accounts_api = _client_credentials(api, make_client, "identity:accounts")
@@ -74,11 +74,11 @@ def identity_specs(identity_app, make_client, make_account):
         return Endpoint([Request("POST", flow, form=(*fields, ("csrf_token", csrf)), cookies="user"),
                          Request("GET", flow, cookies="user")], accept=PAGE, clients={"user": user.http})
 
-    def page(*forms: tuple[str, tuple], path_vars=None, signed: bool = True, get: bool = False):
+    def page(*fields: tuple[str, str], path_vars=None, signed: bool = True, get: bool = False, post: bool = True):
         def spec() -> Endpoint:
             user, csrf = signed_in() if signed else signed_out()
             baselines = [Request("POST", path_vars or {}, form=(*fields, ("csrf_token", csrf)), cookies="user")
-                         for _, fields in forms]
+                         ] if post else []
             if get:
                 baselines.append(Request("GET", path_vars or {}, cookies="user"))
             return Endpoint(baselines, accept=PAGE, clients={"user": user.http})
@@ -94,21 +94,34 @@ def identity_specs(identity_app, make_client, make_account):
                             clients={"user": user.http})
         return spec
 
+    def passkey_json(body: dict | None):
+        """The security page's passkey calls (JSON, CSRF in a header) by a signed-in user."""
+        def spec() -> Endpoint:
+            user, csrf = signed_in()
+            return Endpoint([Request("POST", json=body, headers=(("X-CSRF-Token", csrf),), cookies="user")],
+                            accept=PAGE, clients={"user": user.http})
+        return spec
+
+    def logging_out() -> Endpoint:
+        user, csrf = signed_in()
+        hint = (("id_token_hint", tokens["id_token"]), ("client_id", portal.client_id))
+        return Endpoint([Request("GET", query=(*hint, ("state", "s")), cookies="user"),
+                         Request("POST", form=(*hint, ("confirm", "yes"), ("csrf_token", csrf)), cookies="user")],
+                        accept=PAGE, clients={"user": user.http})
+
     def api_spec(headers: dict, *baselines: Request):
         auth = tuple(headers.items())
-        return lambda: Endpoint([Request(b.method, b.path_vars, b.query, b.form, b.json, auth)
-                                             for b in baselines])
+        return lambda: Endpoint([Request(b.method, b.path_vars, b.query, b.form, b.json, auth) for b in baselines])
 
-    plain = lambda: lambda: Endpoint([Request("GET", query=(("x", "1"),))])  # noqa: E731
     new_client = {"name": "Fuzzed portal", "redirect_uris": ["https://fuzz.example/cb"], "scope": "openid profile",
                   "grant_types": ["authorization_code", "refresh_token"], "jwks": {"keys": []}}
     account_id = str(account.id)
     return {
-        "health.healthz": plain(), "health.readyz": plain(), "health.metrics": plain(),
-        "discovery.openid_configuration": plain(), "discovery.oauth_authorization_server": plain(),
-        "discovery.jwks": plain(), "discovery.smart_configuration": plain(),
+        "health.healthz": plain, "health.readyz": plain, "health.metrics": plain,
+        "discovery.openid_configuration": plain, "discovery.oauth_authorization_server": plain,
+        "discovery.jwks": plain, "discovery.smart_configuration": plain,
         "authorize.authorize": lambda: Endpoint([Request("GET", query=authorization),
-                                                        Request("POST", form=authorization)], accept=PAGE),
+                                                 Request("POST", form=authorization)], accept=PAGE),
         "token.token": lambda: Endpoint([
             Request("POST", form=(("grant_type", "authorization_code"), ("code", "not-a-code"),
                                   ("redirect_uri", portal.redirect_uri), ("code_verifier", "v" * 43)),
@@ -119,20 +132,15 @@ def identity_specs(identity_app, make_client, make_account):
                                   ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
                                   ("client_assertion", "a.b.c")))]),
         "token.revoke": lambda: Endpoint([Request("POST", form=(("token", "not-a-token"),
-                                                                       ("token_type_hint", "refresh_token")),
-                                                         headers=tuple(basic.items()))]),
+                                                                ("token_type_hint", "refresh_token")),
+                                                  headers=tuple(basic.items()))]),
         "token.introspect": lambda: Endpoint([Request("POST", form=(("token", tokens["access_token"]),
-                                                                           ("token_type_hint", "access_token")),
-                                                             headers=tuple(basic.items()))]),
+                                                                    ("token_type_hint", "access_token")),
+                                                      headers=tuple(basic.items()))]),
         "userinfo.userinfo": lambda: Endpoint([
             Request("GET", headers=tuple(bearer(tokens["access_token"]).items())),
             Request("POST", form=(("access_token", tokens["access_token"]),))]),
-        "logout.logout": lambda: (lambda user, csrf: Endpoint([
-            Request("GET", query=(("id_token_hint", tokens["id_token"]), ("client_id", portal.client_id),
-                                  ("state", "s")), cookies="user"),
-            Request("POST", form=(("id_token_hint", tokens["id_token"]), ("client_id", portal.client_id),
-                                  ("confirm", "yes"), ("csrf_token", csrf)), cookies="user")],
-            accept=PAGE, clients={"user": user.http}))(*signed_in()),
+        "logout.logout": logging_out,
         "interaction.show": interaction(),
         "interaction.login": interaction(("username", account.username), ("password", "wrong password here")),
         "interaction.second_factor": interaction(("code", "123456"), ("action", "verify"), ("remember", "yes")),
@@ -142,48 +150,40 @@ def identity_specs(identity_app, make_client, make_account):
                                                                        "authenticatorData": "AA", "signature": "AA"}}}),
         "interaction.select": interaction(("patient_id", "p1")),
         "interaction.consent": interaction(("decision", "allow")),
-        "account.overview": page(get=True),
-        "account.login": page(("login", (("username", account.username), ("password", "wrong password here"))),
-                              signed=False, get=True),
-        "account.end": page(("end", ()), path_vars={"sid": "s" * 20}),
-        "security.overview": page(get=True),
-        "security.change_password": page(("change", (("current_password", "wrong password here"),
-                                                     ("password", "a new password that is long"),
-                                                     ("confirm", "a new password that is long")))),
-        "security.change_contact": page(("contact", (("email", "new@example.org"), ("phone", "+15555550100"),
-                                                     ("channel", "sms"), ("current_password", "x")))),
-        "security.phone_factor": page(("phone", (("enabled", "yes"), ("current_password", "x")))),
-        "security.set_question": page(("question", (("question", "first pet"), ("answer", "rex"),
-                                                    ("current_password", "x")))),
-        "security.forget_device": page(("forget", ()), path_vars={"device_key": "d" * 16}),
-        "security.begin_totp": page(("totp", ())),
-        "security.confirm_totp": page(("confirm", (("code", "123456"),))),
-        "security.remove_totp": page(("remove", (("current_password", "x"),))),
-        "security.passkey_options": lambda: (lambda user, csrf: Endpoint(
-            [Request("POST", headers=(("X-CSRF-Token", csrf),), cookies="user")], accept=PAGE,
-            clients={"user": user.http}))(*signed_in()),
-        "security.add_passkey": lambda: (lambda user, csrf: Endpoint(
-            [Request("POST", json={"challenge_id": "c", "name": "key", "credential": {"id": "x"}},
-                                      headers=(("X-CSRF-Token", csrf),), cookies="user")], accept=PAGE,
-            clients={"user": user.http}))(*signed_in()),
-        "security.remove_passkey": page(("remove", (("current_password", "x"),)), path_vars={"passkey_id": "p1"}),
-        "recovery.password": page(("start", (("identifier", account.username), ("channel", "email"))),
-                                  signed=False, get=True),
-        "recovery.user_id": page(("start", (("email", "pat@example.org"), ("birth_date", "1980-01-01"))),
-                                 signed=False, get=True),
+        "account.overview": page(get=True, post=False),
+        "account.login": page(("username", account.username), ("password", "wrong password here"), signed=False,
+                              get=True),
+        "account.end": page(path_vars={"sid": "s" * 20}),
+        "security.overview": page(get=True, post=False),
+        "security.change_password": page(("current_password", "wrong password here"),
+                                         ("password", "a new password that is long"),
+                                         ("confirm", "a new password that is long")),
+        "security.change_contact": page(("email", "new@example.org"), ("phone", "+15555550100"), ("channel", "sms"),
+                                        ("current_password", "x")),
+        "security.phone_factor": page(("enabled", "yes"), ("current_password", "x")),
+        "security.set_question": page(("question", "first pet"), ("answer", "rex"), ("current_password", "x")),
+        "security.forget_device": page(path_vars={"device_key": "d" * 16}),
+        "security.begin_totp": page(),
+        "security.confirm_totp": page(("code", "123456")),
+        "security.remove_totp": page(("current_password", "x")),
+        "security.passkey_options": passkey_json(None),
+        "security.add_passkey": passkey_json({"challenge_id": "c", "name": "key", "credential": {"id": "x"}}),
+        "security.remove_passkey": page(("current_password", "x"), path_vars={"passkey_id": "p1"}),
+        "recovery.password": page(("identifier", account.username), ("channel", "email"), signed=False, get=True),
+        "recovery.user_id": page(("email", "pat@example.org"), ("birth_date", "1980-01-01"), signed=False, get=True),
         "recovery.code": recovering,
         "handoff.redeem": lambda: Endpoint([Request("GET", query=(("token", "t" * 40),))], accept=PAGE),
         "admin_api.list_clients": api_spec(admin, Request("GET")),
         "admin_api.create_client": api_spec(admin, Request("POST", json=new_client)),
         "admin_api.show_client": api_spec(admin, Request("GET", {"client_id": portal.client_id})),
-        "admin_api.update_client": api_spec(admin, Request("PATCH", {"client_id": portal.client_id},
-                                                           json={"name": "Renamed", "redirect_uris": [portal.redirect_uri]})),
+        "admin_api.update_client": api_spec(admin, Request("PATCH", {"client_id": portal.client_id}, json={
+            "name": "Renamed", "redirect_uris": [portal.redirect_uri]})),
         "admin_api.disable_client": api_spec(admin, Request("POST", {"client_id": "no-such-client"})),
         "admin_api.rotate_secret": api_spec(admin, Request("POST", {"client_id": "no-such-client"})),
         "internal_api.create_account": api_spec(accounts_api, Request("POST", json={
-            "username": f"fz-{uuid.uuid4().hex[:8]}", "password": "a long enough password here", "email": "f@example.org",
-            "given_name": "F", "family_name": "Z", "phone": "+15555550100", "practice_id": "p1",
-            "birth_date": "1980-01-01"})),
+            "username": f"fz-{uuid.uuid4().hex[:8]}", "password": "a long enough password here",
+            "email": "f@example.org", "given_name": "F", "family_name": "Z", "phone": "+15555550100",
+            "practice_id": "p1", "birth_date": "1980-01-01"})),
         "internal_api.link": api_spec(accounts_api, Request("POST", {"account_id": account_id}, json={
             "practice_id": "p1", "patient_id": "pt1", "relationship": "self", "display_name": "Pat",
             "valid_until": "2099-01-01T00:00:00+00:00"})),

@@ -3,13 +3,12 @@ as Twilio signs it, so that the bad input reaches the delivery reports."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import replace
 
 import pytest
 from twilio.request_validator import RequestValidator
 
 from services import registry
-from tests.fuzz.harness import PAGE, Endpoint, fuzz, report
+from tests.fuzz.harness import PAGE, Endpoint, fuzz, plain, report
 from tests.fuzz.inputs import Request
 
 AUTH_TOKEN = "fuzz-twilio-auth-token"
@@ -38,11 +37,10 @@ def test_no_endpoint_answers_bad_input_with_a_5xx_or_a_foreign_format(notificati
             params.setdefault(*(text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
                                 for text in (name, value)))
         signature = validator.compute_signature(callback_url, params)
-        return replace(request, headers=(*request.headers, ("X-Twilio-Signature", signature)))
+        return dataclasses.replace(request, headers=(*request.headers, ("X-Twilio-Signature", signature)))
 
     status = Endpoint([Request("POST", form=(("MessageSid", "SM123"), ("MessageStatus", "delivered"),
                                              ("CallSid", "CA123"), ("CallStatus", "completed")))], finish=signed)
-    plain = lambda: Endpoint([Request("GET", query=(("x", "1"),))])  # noqa: E731
     specs = {"health.healthz": plain, "health.readyz": plain, "health.metrics": plain,
              "outbox.outbox": lambda: Endpoint([Request("GET", query=(("x", "1"),))], accept=PAGE),
              "twilio.twilio_status": lambda: status}

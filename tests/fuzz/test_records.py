@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.fuzz.harness import Endpoint, fuzz, report
+from tests.fuzz.harness import Endpoint, fuzz, plain, report
 from tests.fuzz.inputs import Request
 from tests.records.conftest import bearer
 
@@ -36,7 +36,6 @@ def records_specs(records_app, reader):
         return lambda: Endpoint([Request(b.method, {**type_vars, **b.path_vars}, b.query, headers=auth)
                                  for b in baselines])
 
-    plain = lambda: Endpoint([Request("GET", query=(("x", "1"),))])  # noqa: E731
     return {
         "health.healthz": plain, "health.readyz": plain, "health.metrics": plain,
         "metadata.capability_statement": lambda: Endpoint([Request("GET", query=(("_format", "json"),))]),

@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 
 from services.registration.web.flow import ACCOUNT, SIGNED_IN_AT
-from tests.fuzz.harness import PAGE, Endpoint, fuzz, report
+from tests.fuzz.harness import PAGE, Endpoint, fuzz, plain, report
 from tests.fuzz.inputs import Request
 
 
@@ -85,7 +85,6 @@ def registration_specs(registration_server, operator, practice, make_account):
         "code_channels": ["email"], "office_pin": True, "invitation_days": 7,
         "proxy": {"full_access_under": 12, "teen_until": 18, "adult_proxy_days": 365}, "certain_threshold": 0.9}}
     csv = b"MRN,First Name,Last Name,DOB,Zip\nfz-c1,Ann,Zed,03/14/1979,97201\n"
-    plain = lambda: Endpoint([Request("GET", query=(("x", "1"),))])  # noqa: E731
     practice_vars = {"practice_id": practice.id}
     return {
         "health.healthz": plain, "health.readyz": plain, "health.metrics": plain, "openapi.document": plain,
@@ -132,7 +131,8 @@ def registration_specs(registration_server, operator, practice, make_account):
                                                 json={"patient_agreed": True})),
         "api.audit_trail": api(Request("GET", query=(("limit", "5"), ("action", "roster")))),
         "match_api.match": api(Request("POST", query=(("practice", practice.id),), json=parameters),
-                               Request("POST", query=(("practice", practice.id),), json=bundle["entry"][0]["resource"])),
+                               Request("POST", query=(("practice", practice.id),),
+                                       json=bundle["entry"][0]["resource"])),
     }
 
 

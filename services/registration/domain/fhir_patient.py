@@ -55,7 +55,8 @@ class ContactPoint(_Element):
 
 
 class PatientSchema(_Element):
-    resourceType = fields.String(required=True, validate=validate.Equal("Patient", error="Not a FHIR Patient resource."))
+    resourceType = fields.String(required=True,
+                                 validate=validate.Equal("Patient", error="Not a FHIR Patient resource."))
     id = _text()
     identifier = _list(fields.Nested(Identifier))
     name = _list(fields.Nested(HumanName))
