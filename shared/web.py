@@ -70,15 +70,20 @@ def _refuse_nul_characters(app: Flask) -> None:
 
     @app.before_request
     def _check() -> None:
-        values = [request.path, *request.args.values()]
+        values = [request.path, *_every_name_and_value(request.args)]
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            values += list(request.form.values())
+            values += _every_name_and_value(request.form)
         elif request.content_length:
             body = request.get_data(cache=True)
             if b"\x00" in body or b"\\u0000" in body.lower():
                 raise InvalidRequest("Text may not contain NUL characters.")
         if any("\x00" in value for value in values):
             raise InvalidRequest("Text may not contain NUL characters.")
+
+
+def _every_name_and_value(pairs) -> list[str]:
+    """A MultiDict's names and all their values (a repeated name's later values too)."""
+    return [text for name, values in pairs.lists() for text in (name, *values)]
 
 
 def _install_request_id(app: Flask) -> None:

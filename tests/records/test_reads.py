@@ -130,3 +130,9 @@ def test_nul_characters_are_a_400_operation_outcome(records, reader, url):
     assert response.status_code == 400 and response.mimetype == "application/fhir+json"
     issue = response.json["issue"][0]
     assert issue["code"] == "invalid" and issue["diagnostics"].startswith("Text may not contain NUL characters.")
+
+
+def test_nul_in_a_repeated_parameter_or_a_name_is_refused_too(records, reader):
+    for url in ("/Observation?status=final&status=%00", "/Observation?%00=final"):
+        response = records.get(url, headers=bearer(reader.token))
+        assert response.status_code == 400 and response.json["issue"][0]["code"] == "invalid", url
