@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from services.registration.domain import match_queries
 from tests.registration.conftest import unique_family
 
 DEEP = "[" * 5000 + "]" * 5000
@@ -60,6 +61,16 @@ def test_a_wrong_type_in_a_roster_bundle_names_the_entry_and_field(operator, pra
     assert operator.call("GET", f"/api/practices/{practice.id}/roster/ok-1").status_code == 404  # nothing imported
 
 
+def test_skipping_invalid_rows_imports_the_good_entries_and_names_the_wrong_type(operator, practice):
+    bundle = _put(_bundle(unique_family()), ("entry", 1, "resource", "name", 0, "given"), "Bo")
+    response = operator.call("POST", f"/api/practices/{practice.id}/roster?on_error=skip", json=bundle)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["created"], answer["rejected"]) == (1, [
+        {"row": "entry 2", "mrn": None, "errors": {"resource.name[0].given": ["Not a valid list."]}}])
+    assert operator.call("GET", f"/api/practices/{practice.id}/roster/ok-1").status_code == 200
+
+
 @pytest.mark.parametrize("body, detail", [
     ({"resourceType": "Bundle", "entry": 5}, "entry: Not a valid list."),
     ({"resourceType": "Bundle", "entry": {"resource": {}}}, "entry: Not a valid list."),
@@ -104,6 +115,28 @@ def test_a_wrong_type_in_match_parameters_names_the_field(operator, practice, pa
     assert outcome["resourceType"] == "OperationOutcome"
     assert [issue["expression"] for issue in outcome["issue"]] == [[expression]]
     assert outcome["issue"][0]["diagnostics"].startswith(f"{expression}: ")
+
+
+def test_a_wrong_type_in_a_batch_entry_names_the_field_in_that_entrys_outcome(operator, practice):
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": _parameters()}, {"resource": _put(_parameters(), ("parameter", 1, "valueInteger"), "3")},
+        {"resource": _put(_parameters(), ("parameter", 0, "resource", "name", 0, "given"), "Ann")}]}
+    response = operator.call("POST", f"/Patient/$match?practice={practice.id}", json=batch)
+    assert response.status_code == 200, response.text
+    answers = response.json()["entry"]
+    assert [a["response"]["status"] for a in answers] == ["200 OK", "400 Bad Request", "400 Bad Request"]
+    assert [[(i["code"], i["expression"]) for i in a["response"]["outcome"]["issue"]] for a in answers[1:]] == [
+        [("structure", ["parameter[1].valueInteger"])], [("structure", ["parameter[0].resource.name[0].given"])]]
+
+
+def test_a_match_file_names_the_field_of_a_wrong_type_and_refuses_deep_json():
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": _parameters()}, {"resource": _put(_parameters(), ("parameter", 0, "resource", "name"), "Zed")}]}
+    first, second = match_queries.read_file("queries.json", json.dumps(batch))
+    assert first.query is not None and first.query.count == 3
+    assert (second.query, second.problem) == (None, "parameter[0].resource.name: Not a valid list.")
+    with pytest.raises(ValueError, match="FHIR Bundle"):
+        match_queries.read_file("queries.json", '{"resourceType": "Bundle", "entry": ' + DEEP + "}")
 
 
 def test_a_wrong_type_in_a_bare_patient_names_the_field(operator, practice):
