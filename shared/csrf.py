@@ -20,5 +20,5 @@ def token() -> str:
 def protect() -> None:
     expected = session.get(FIELD)
     given = request.headers.get("X-CSRF-Token") or request.form.get(FIELD, "")
-    if not expected or not hmac.compare_digest(expected, given):
+    if not expected or not hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogatepass")):
         raise AppError("invalid_csrf", 400, "This form expired. Go back, reload the page and try again.")

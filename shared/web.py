@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Sequence
 
 from flask import Flask, g, request
+from flask.json.provider import DefaultJSONProvider
 from jinja2 import ChoiceLoader, FileSystemLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from shared import json_text
 from shared.database import make_engine, make_session_factory, ping
 from shared.errors import install_error_handlers
 from shared.health import Check, health_blueprint
@@ -25,6 +27,7 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 def create_base_app(service: str, import_name: str, *, checks: dict[str, Check],
                     secret_key: str, trusted_proxies: int = 0) -> Flask:
     app = Flask(import_name)
+    app.json = LimitedJSONProvider(app)
     app.config.update(SECRET_KEY=secret_key, JSON_SORT_KEYS=False, MAX_CONTENT_LENGTH=2 * 1024 * 1024)
     if trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies,
@@ -37,6 +40,14 @@ def create_base_app(service: str, import_name: str, *, checks: dict[str, Check],
     app.register_blueprint(health_blueprint(checks))
     app.extensions["carekey.service"] = service
     return app
+
+
+class LimitedJSONProvider(DefaultJSONProvider):
+    """``request.get_json()`` parses with shared.json_text's limits: too deep a document is a
+    ValueError (a 400 from Flask) rather than a RecursionError."""
+
+    def loads(self, s, **kwargs):
+        return json_text.loads(s)
 
 
 def safe_request_id(incoming: str) -> str | None:
@@ -60,15 +71,20 @@ def _refuse_nul_characters(app: Flask) -> None:
 
     @app.before_request
     def _check() -> None:
-        values = [request.path, *request.args.values()]
+        values = [request.path, *_every_name_and_value(request.args)]
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            values += list(request.form.values())
+            values += _every_name_and_value(request.form)
         elif request.content_length:
             body = request.get_data(cache=True)
             if b"\x00" in body or b"\\u0000" in body.lower():
                 raise InvalidRequest("Text may not contain NUL characters.")
         if any("\x00" in value for value in values):
             raise InvalidRequest("Text may not contain NUL characters.")
+
+
+def _every_name_and_value(pairs) -> list[str]:
+    """A MultiDict's names and all their values (a repeated name's later values too)."""
+    return [text for name, values in pairs.lists() for text in (name, *values)]
 
 
 def _install_request_id(app: Flask) -> None:

@@ -23,5 +23,5 @@ def token() -> str:
 def protect() -> None:
     expected = session.get(FIELD)
     given = request.form.get(FIELD, "")
-    if not expected or not hmac.compare_digest(str(expected), given):
+    if not expected or not hmac.compare_digest(str(expected).encode(), given.encode("utf-8", "surrogatepass")):
         raise CsrfError()

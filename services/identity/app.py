@@ -17,7 +17,7 @@ from services.identity.oauth.client_cache import ClientCache
 from services.identity.oauth.runtime import Runtime
 from services.identity.oauth.server import CareKeyAuthorizationServer, build_server
 from services.identity.web import (account, admin_api, authorize, context, discovery, handoff, interaction,
-                                   internal_api, logout, recovery, security, token, userinfo)
+                                   internal_api, logout, oauth_requests, recovery, security, token, userinfo)
 from services.identity.web.discovery import metadata
 from shared.database import make_engine, make_session_factory
 from shared.logging import configure_logging
@@ -50,6 +50,7 @@ def create_app(settings: identity_settings.IdentitySettings | None = None) -> Fl
                            practice, rules)
     app.config.update(SESSION_COOKIE_NAME="carekey_ui", SESSION_COOKIE_HTTPONLY=True)
     context.install(app)
+    oauth_requests.install(app)
     if app.extensions["carekey.engine"].dialect.name == "postgresql":  # see context.counters
         counting = make_engine(settings.database_url, pool_size=1)  # short transactions: one connection, two spare
         app.extensions["carekey.counter_sessions"] = make_session_factory(counting)

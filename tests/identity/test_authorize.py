@@ -75,15 +75,6 @@ def test_bad_requests_from_a_known_client_are_redirected_errors(browser, make_cl
     assert "code" not in result
 
 
-def test_repeated_parameter_is_rejected(browser, make_client):
-    client = make_client()
-    url = "/authorize?" + urlencode([("response_type", "code"), ("client_id", client.client_id),
-                                     ("redirect_uri", client.redirect_uri), ("scope", "openid"),
-                                     ("state", "a"), ("state", "b")])
-    result = callback_params(browser.http.get(url))
-    assert result["error"] == "invalid_request"
-
-
 def test_public_client_must_use_pkce(browser, make_client):
     client = make_client(public=True)
     response, _ = browser.authorize(client)

@@ -121,3 +121,18 @@ def test_unsupported_types_and_paths(records, reader):
     assert records.get("/all/Observation/some-id", headers=bearer(token)).json["issue"][0]["code"] == "not-found"
     assert records.post("/all/Observation", headers=bearer(token)).status_code == 405
     assert records.get("/no/such/thing", headers={"Accept": "application/json"}).mimetype == "application/problem+json"
+
+
+@pytest.mark.parametrize("url", ["/Condition?code=%00", "/Condition?_cursor=%00", "/AuditEvent?date=ge%00",
+                                 "/all/Condition?patient=%00", "/metadata?_format=%00", "/Condition/c1?x=%00"])
+def test_nul_characters_are_a_400_operation_outcome(records, reader, url):
+    response = records.get(url, headers=bearer(reader.token))
+    assert response.status_code == 400 and response.mimetype == "application/fhir+json"
+    issue = response.json["issue"][0]
+    assert issue["code"] == "invalid" and issue["diagnostics"].startswith("Text may not contain NUL characters.")
+
+
+def test_nul_in_a_repeated_parameter_or_a_name_is_refused_too(records, reader):
+    for url in ("/Observation?status=final&status=%00", "/Observation?%00=final"):
+        response = records.get(url, headers=bearer(reader.token))
+        assert response.status_code == 400 and response.json["issue"][0]["code"] == "invalid", url

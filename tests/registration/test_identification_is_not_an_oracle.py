@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from services.registration.db.models import AuditEvent, outbox
+from shared.messaging import notifications
 from tests.registration.conftest import (CSRF, PatientBrowser, email_text, latest_email, latest_text, shown,
                                          six_digits)
 
@@ -56,7 +57,7 @@ def _withheld_codes(registration_server) -> list[dict]:
     """The payloads of withheld code requests in registration's outbox (written, never to be sent)."""
     with registration_server.app.extensions["carekey.sessions"]() as session:
         rows = session.execute(select(outbox.c.body, outbox.c.created_at, outbox.c.published_at)
-                               .order_by(outbox.c.created_at)).all()
+                               .where(outbox.c.type == notifications.EVENT_TYPE).order_by(outbox.c.created_at)).all()
     found = []
     for body, created, published in rows:
         payload = json.loads(body)["payload"]

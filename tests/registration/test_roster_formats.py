@@ -9,11 +9,11 @@ from datetime import date
 
 import pytest
 
-from services.registration.domain import birth_dates, matching
+from services.registration.domain import birth_dates, fhir_patient, matching
 from services.registration.domain.practices import PracticeError, PracticeSettings
 from services.registration.domain.roster_formats import (BIRTH_DATE_UNKNOWN, ZIP_RESTORED, SourceRow, json_rows,
-                                                         parse_csv, parse_file, patient_to_row, rejected_csv,
-                                                         restore_zip, validate_rows)
+                                                         parse_csv, parse_file, rejected_csv, restore_zip,
+                                                         validate_rows)
 
 TODAY = date(2026, 12, 1)
 HEADER = "MRN,First Name,Last Name,DOB,Zip Code,Mobile\n"
@@ -189,12 +189,14 @@ def test_an_entry_with_an_unknown_birth_date_is_never_certain():
 
 
 def test_fhir_patient_uses_the_mr_identifier_and_the_home_address():
-    row = patient_to_row({"resourceType": "Patient", "id": "x",
-                          "identifier": [{"value": "ssn"}, {"type": {"coding": [{"code": "MR"}]}, "value": "mr-1"}],
-                          "name": [{"use": "nickname", "given": ["Bo"]}, {"use": "official", "family": "Diaz",
-                                                                          "given": ["Roberto", "Luis"]}],
-                          "address": [{"use": "work", "postalCode": "10001"}, {"use": "home", "postalCode": "97201"}],
-                          "birthDate": "1970-01-02"})
+    row = fhir_patient.to_row({"resourceType": "Patient", "id": "x",
+                               "identifier": [{"value": "ssn"},
+                                              {"type": {"coding": [{"code": "MR"}]}, "value": "mr-1"}],
+                               "name": [{"use": "nickname", "given": ["Bo"]}, {"use": "official", "family": "Diaz",
+                                                                               "given": ["Roberto", "Luis"]}],
+                               "address": [{"use": "work", "postalCode": "10001"},
+                                           {"use": "home", "postalCode": "97201"}],
+                               "birthDate": "1970-01-02"})
     assert (row["mrn"], row["given_name"], row["middle_name"], row["family_name"], row["zip"]) == \
         ("mr-1", "Roberto", "Luis", "Diaz", "97201")
 

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from services.identity.db.models import Account, Client
+from shared import json_text
 
 SCOPE_CLAIMS = {
     "profile": ("name", "given_name", "family_name", "preferred_username"),
@@ -64,8 +65,7 @@ def parse_claims_parameter(raw: str | None) -> dict[str, dict[str, Any]] | None:
     """The OIDC ``claims`` request parameter (JSON), or None. Raises ValueError when malformed."""
     if not raw:
         return None
-    import json
-    value = json.loads(raw)
+    value = json_text.loads(raw)
     if not isinstance(value, dict) or not set(value) <= {"userinfo", "id_token"}:
         raise ValueError("claims must be an object with 'userinfo' and/or 'id_token'")
     for member in value.values():

@@ -63,7 +63,7 @@ def begin_totp(session: Session, account: Account, encryptor: KeyEncryptor) -> E
 
 
 def _verify(factor: TotpFactor, code: str, encryptor: KeyEncryptor) -> bool:
-    code = "".join(ch for ch in (code or "") if ch.isdigit())
+    code = "".join(ch for ch in (code or "") if ch in "0123456789")
     if len(code) != 6:
         return False
     totp = _totp(encryptor.decrypt(factor.secret_encrypted, factor.account_id).decode())

@@ -2,11 +2,15 @@
 
 1. the client exists and is enabled, else an error page here (never a redirect);
 2. the redirect URI is registered exactly (query included), else an error page here;
-3. from here on errors go back to the client: no repeated parameters, response_mode is query or
-   form_post, no request objects, a well-formed ``claims``, then Authlib's checks (response_type,
-   scope, PKCE S256, nonce replay);
+3. from here on errors go back to the client: response_type is code, response_mode is query or
+   form_post, no request objects, a well-formed ``claims``, then Authlib's checks (scope, PKCE
+   S256, nonce replay);
 4. the interaction state machine decides whether login, patient selection or consent is needed;
    with ``prompt=none`` any of them is an error for the client; otherwise the pages take over.
+
+A repeated parameter (refused for every OAuth endpoint in oauth_requests.py, before check 1) is an
+error page when it is client_id or redirect_uri, which can then not be trusted, and otherwise an
+``invalid_request`` for the client (RFC 6749 §4.1.2.1).
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749 import OAuth2Error, OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
-from flask import Blueprint, redirect, request, url_for
+from flask import Blueprint, Response, redirect, request, url_for
 
 from services.identity.db.models import Account, Client
 from services.identity.domain import clients, interaction as flow, sessions
@@ -23,6 +27,7 @@ from services.identity.domain.claims import parse_claims_parameter
 from services.identity.oauth.runtime import AuthorizationContext
 from services.identity.web import responses
 from services.identity.web.context import SESSION_COOKIE, db, services
+from services.identity.web.oauth_requests import RepeatedParameter
 from services.identity.web.pages import problem_page
 
 bp = Blueprint("authorize", __name__)
@@ -59,10 +64,11 @@ def resolve_redirect_uri(client: Client, params: dict[str, str]) -> str | None:
     return uri if uri in registered else None
 
 
-def _precheck(params: dict[str, str], raw) -> dict | None:
-    repeated = [key for key in raw.keys() if len(raw.getlist(key)) > 1]
-    if repeated:
-        raise RedirectError("invalid_request", f"Repeated parameter: {repeated[0]}")
+def _precheck(params: dict[str, str]) -> dict | None:
+    if not params.get("response_type"):
+        raise RedirectError("invalid_request", "response_type is required.")
+    if params["response_type"] != "code":  # (Authlib's own error would quote the value back)
+        raise RedirectError("unsupported_response_type", "Only response_type=code is supported.")
     if params.get("response_mode") not in (None, *responses.RESPONSE_MODES):
         raise RedirectError("invalid_request", "response_mode must be query or form_post.")
     if "request" in params:
@@ -83,10 +89,12 @@ def _precheck(params: dict[str, str], raw) -> dict | None:
         raise RedirectError("invalid_request", "The claims parameter is not valid JSON of the right shape.") from None
 
 
-@bp.route("/authorize", methods=["GET", "POST"])
-def authorize():
-    raw = request.values
-    params = {key: raw.get(key) for key in raw.keys()}
+def _parameters() -> dict[str, str]:
+    return {key: request.values.get(key) for key in request.values.keys()}
+
+
+def _client_and_return(params: dict[str, str]) -> tuple[Client, str] | Response:
+    """Checks 1 and 2: the client and where to send it errors, or an error page here."""
     client = clients.find(db(), params.get("client_id") or "")
     if client is None or client.disabled_at is not None:
         return problem_page("Unknown application",
@@ -94,13 +102,41 @@ def authorize():
                             "Go back and try again, or contact the practice.", 400)
     redirect_uri = resolve_redirect_uri(client, params)
     if redirect_uri is None:
-        return problem_page("This sign-in link is not valid",
-                            "The application sent you here with a return address CareKey does not know, "
-                            "so we cannot send you back. Contact the practice.", 400)
+        return _untrusted_return()
+    return client, redirect_uri
+
+
+def _untrusted_return() -> Response:
+    return problem_page("This sign-in link is not valid",
+                        "The application sent you here with a return address CareKey does not know, "
+                        "so we cannot send you back. Contact the practice.", 400)
+
+
+@bp.errorhandler(RepeatedParameter)
+def _repeated(error: RepeatedParameter):
+    if error.name in ("client_id", "redirect_uri"):
+        return _untrusted_return()
+    params = _parameters()
+    found = _client_and_return(params)
+    if isinstance(found, Response):
+        return found
+    mode = params.get("response_mode") if error.name != "response_mode" else None
+    return responses.error(found[1], error.code, error.description,
+                           params.get("state") if error.name != "state" else None,
+                           mode if mode in responses.RESPONSE_MODES else None, services().settings.issuer)
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorize():
+    params = _parameters()
+    found = _client_and_return(params)
+    if isinstance(found, Response):
+        return found
+    client, redirect_uri = found
     issuer = services().settings.issuer
     mode, state = params.get("response_mode"), params.get("state")
     try:
-        claims = _precheck(params, raw)
+        claims = _precheck(params)
         stored = StoredAuthorizationRequest(issuer, params)
         services().server.get_consent_grant(request=stored, end_user=None)
     except RedirectError as exc:

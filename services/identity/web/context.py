@@ -47,7 +47,10 @@ def install(app: Flask) -> None:
     def _commit(response):
         session = g.get("identity_db")
         if session is not None and session.in_transaction():  # (a session never used has nothing to commit)
-            session.commit()
+            if session.is_active:
+                session.commit()
+            else:  # a failed flush, already answered by an error handler: nothing of it is kept
+                session.rollback()
         return response
 
     @app.teardown_request

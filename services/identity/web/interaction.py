@@ -17,6 +17,8 @@ from services.identity.web.authorize import deny, issue_code
 from services.identity.web.context import (SESSION_COOKIE, client_ip, counters, db, services,
                                           set_session_cookie, webauthn_relying_party)
 from services.identity.web.pages import page, problem_page
+from services.identity.web.schemas import PasskeyInput
+from shared import json_body
 
 bp = Blueprint("interaction", __name__, url_prefix="/interaction")
 
@@ -184,10 +186,10 @@ def passkey_options(uid: str, pending, client, sso):
 @bp.post("/<uid>/passkey")
 @step
 def passkey_sign_in(uid: str, pending, client, sso):
-    body = request.get_json(silent=True) or {}
+    body = json_body.load(PasskeyInput(exclude=("name",)))
     rp_id, origin = webauthn_relying_party()
     try:
-        account = passkeys.finish_authentication(db(), str(body.get("challenge_id", "")), body.get("credential") or {},
+        account = passkeys.finish_authentication(db(), body["challenge_id"], body["credential"],
                                                  rp_id=rp_id, origin=origin)
     except passkeys.PasskeyError as exc:
         audit.record(db(), "login", "passkey_failed", client_id=client.client_id, ip=client_ip())

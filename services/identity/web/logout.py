@@ -20,6 +20,7 @@ from services.identity.oauth.grants import grants_of_session
 from services.identity.oauth.tokens import revoke_grant
 from services.identity.web import csrf
 from services.identity.web.context import SESSION_COOKIE, clear_session_cookie, client_ip, db, services
+from services.identity.web.oauth_requests import RepeatedParameter
 from services.identity.web.pages import page, problem_page
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,11 @@ def _with_state(uri: str, state: str | None) -> str:
         return uri
     parts = urlsplit(uri)
     return urlunsplit(parts._replace(query=urlencode(parse_qsl(parts.query) + [("state", state)])))
+
+
+@bp.errorhandler(RepeatedParameter)
+def _repeated(error: RepeatedParameter):
+    return problem_page("We could not sign you out from here", error.description, 400)
 
 
 @bp.route("/logout", methods=["GET", "POST"])

@@ -65,3 +65,14 @@ class LinkInput(Schema):
     relationship = fields.String(load_default="self", validate=validate.OneOf(["self", "proxy"]))
     display_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     valid_until = fields.AwareDateTime(load_default=None, allow_none=True)
+
+
+class PasskeyInput(Schema):
+    """A WebAuthn answer from passkeys.js: the challenge it answers and the credential as JSON."""
+
+    class Meta:
+        unknown = RAISE
+
+    challenge_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    credential = fields.Dict(keys=fields.String(), required=True)
+    name = fields.String(load_default="Passkey", validate=validate.Length(max=80))

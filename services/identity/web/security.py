@@ -16,6 +16,8 @@ import re
 from shared.errors import AppError, InvalidRequest
 from shared.messaging.notifications import E164
 from services.identity.web.pages import page
+from services.identity.web.schemas import PasskeyInput
+from shared import json_body
 from shared.messaging.notifications import request_notification
 
 bp = Blueprint("security", __name__, url_prefix="/account/security")
@@ -197,12 +199,11 @@ def add_passkey():
     account = _account()
     if account is None:
         raise AppError("login_required", 401, "Sign in first.")
-    body = request.get_json(silent=True) or {}
+    body = json_body.load(PasskeyInput())
     rp_id, origin = webauthn_relying_party()
     try:
-        passkey = passkeys.finish_registration(db(), account, str(body.get("challenge_id", "")),
-                                               body.get("credential") or {}, rp_id=rp_id, origin=origin,
-                                               name=str(body.get("name") or "Passkey"))
+        passkey = passkeys.finish_registration(db(), account, body["challenge_id"], body["credential"],
+                                               rp_id=rp_id, origin=origin, name=body["name"] or "Passkey")
     except passkeys.PasskeyError as exc:
         raise AppError("invalid_passkey", 400, str(exc)) from None
     audit.record(db(), "second_factor", "enrolled", account_id=account.id, ip=client_ip(), kind="passkey")

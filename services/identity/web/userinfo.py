@@ -7,8 +7,10 @@ from services.identity.db.models import Account, Client
 from services.identity.domain import claims as claim_rules
 from services.identity.web.bearer import authenticate, bearer_error, presented_token
 from services.identity.web.context import db, services
+from services.identity.web.oauth_requests import json_errors
 
 bp = Blueprint("userinfo", __name__)
+json_errors(bp)
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])

@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from services.records.domain.bundles import operation_outcome
 from services.records.errors import (InsufficientScope, ReadOnly, RecordsError, ResourceNotFound, SourceUnavailable,
                                      Unauthenticated)
+from shared.errors import AppError
 from shared.logging import get_request_id
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,23 @@ def _quoted(text: str) -> str:
     return text.replace("\\", "").replace('"', "'")
 
 
+_ISSUES = {404: "not-found", 405: "not-supported", 413: "too-long"}
+
+
 class _HttpError(RecordsError):
     def __init__(self, error: HTTPException) -> None:
         super().__init__(error.description or "The request cannot be answered.")
         self.status = error.code or 500
-        self.issue = {404: "not-found", 405: "not-supported", 413: "too-long"}.get(self.status, "invalid")
+        self.issue = _ISSUES.get(self.status, "invalid")
+
+
+class _SharedError(RecordsError):
+    """A refusal by the checks every service shares (shared/web.py: NUL characters), as records says it."""
+
+    def __init__(self, error: AppError) -> None:
+        super().__init__(error.description)
+        self.status, self.code = error.status, error.code
+        self.issue = _ISSUES.get(self.status, "invalid" if self.status < 500 else "exception")
 
 
 def install_outcome_handlers(bp: Blueprint) -> None:
@@ -63,6 +76,10 @@ def install_outcome_handlers(bp: Blueprint) -> None:
         if error.status >= 500:
             log.warning("records request failed", extra={"error_code": error.code, "path": request.path})
         return error_response(error)
+
+    @bp.errorhandler(AppError)
+    def _shared_error(error: AppError):
+        return _records_error(_SharedError(error))
 
     @bp.errorhandler(HTTPException)
     def _http_error(error: HTTPException):

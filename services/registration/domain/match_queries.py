@@ -3,22 +3,24 @@ time or a batch Bundle of them) and CSV files with a roster's columns (``carekey
 Pure; no I/O.
 
 A query needs a name and a full date of birth; ``count`` (1-100, 10 by default) and
-``onlyCertainMatches`` as in FHIR's Patient-match. A batch holds at most ``MAX_BATCH`` queries, each
-entry's resource no deeper than ``MAX_DEPTH`` and without NUL characters; a bad entry is that entry's
-error, never the batch's.
+``onlyCertainMatches`` as in FHIR's Patient-match. A value of the wrong JSON type, in the Parameters
+or anywhere in the Patient that is read (``fhir_patient``), is an error naming its path. A batch holds
+at most ``MAX_BATCH`` queries, each entry's resource no deeper than ``MAX_DEPTH`` and without NUL
+characters; a bad entry is that entry's error, never the batch's.
 """
 from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Iterable, Iterator
 
-from services.registration.domain import birth_dates, matching
-from services.registration.domain.roster_formats import (SourceRow, field_name, parse_csv, patient_to_row,
-                                                         restore_zip)
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
+
+from services.registration.domain import birth_dates, fhir_patient, matching
+from services.registration.domain.roster_formats import SourceRow, field_name, parse_csv, restore_zip
+from shared import json_text
 
 MAX_BATCH = 100
 MAX_DEPTH = 16  # a Parameters holding a Patient needs about 8
@@ -27,11 +29,17 @@ QUERY_COLUMNS = {"given_name": "the first name", "family_name": "the last name",
 
 
 class QueryError(ValueError):
-    """A query that can't be answered: the OperationOutcome issue code and a text to show."""
+    """A query that can't be answered: the OperationOutcome issue code and a text to show; for values
+    of the wrong type, what is wrong by path (``parameter[0].resource.name``), each its own issue."""
 
-    def __init__(self, code: str, text: str) -> None:
+    def __init__(self, code: str, text: str, paths: dict[str, list[str]] | None = None) -> None:
         super().__init__(text)
-        self.code, self.text = code, text
+        self.code, self.text, self.paths = code, text, paths or {}
+
+    @classmethod
+    def wrong_types(cls, paths: dict[str, list[str]]) -> QueryError:
+        return cls("structure", " ".join(f"{path}: {text}" for path, texts in paths.items() for text in texts),
+                   paths)
 
 
 @dataclass(frozen=True)
@@ -42,32 +50,63 @@ class Query:
     practice_id: str | None = None
 
 
-def _parameters(body: dict) -> tuple[dict | None, bool, int, str | None]:
+class _Parameter(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    name = fields.String(required=True)
+    resource = fields.Raw(allow_none=True)  # a Patient, checked by fhir_patient
+    valueBoolean = fields.Boolean(truthy={True}, falsy={False})
+    valueInteger = fields.Integer(strict=True)
+    valueString = fields.String()
+    valueCode = fields.String()
+
+
+class _Parameters(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    parameter = fields.List(fields.Nested(_Parameter), load_default=list)
+
+
+@dataclass
+class _Asked:
+    patient: object = None
+    patient_path: str = "parameter.resource"  # where the Patient is, for messages about its fields
+    only_certain: bool = False
+    count: int = 10
+    practice_id: str | None = None
+
+
+def _parameters(body: dict) -> _Asked:
+    """What a Patient or a Parameters resource asks; raises QueryError naming a field of the wrong type."""
     if body.get("resourceType") == "Patient":
-        return body, False, 10, None
+        return _Asked(body, "Patient")
     if body.get("resourceType") != "Parameters":
-        return None, False, 10, None
-    patient, only_certain, count, practice = None, False, 10, None
-    for parameter in body.get("parameter") or []:
-        if not isinstance(parameter, dict):
-            continue
-        name = parameter.get("name")
+        return _Asked()
+    try:
+        values = _Parameters().load(body)
+    except ValidationError as exc:
+        raise QueryError.wrong_types(fhir_patient.by_path(exc.messages)) from None
+    found = _Asked()
+    for index, parameter in enumerate(values["parameter"]):
+        name = parameter["name"]
         if name == "resource":
-            patient = parameter.get("resource")
+            found.patient, found.patient_path = parameter.get("resource"), f"parameter[{index}].resource"
         elif name == "onlyCertainMatches":
-            only_certain = parameter.get("valueBoolean") is True
-        elif name == "count" and type(parameter.get("valueInteger")) is int:
-            count = parameter["valueInteger"]
+            found.only_certain = parameter.get("valueBoolean") is True
+        elif name == "count" and "valueInteger" in parameter:
+            found.count = parameter["valueInteger"]
         elif name == "practice":
-            practice = parameter.get("valueString") or parameter.get("valueCode")
-    return patient, only_certain, count, practice
+            found.practice_id = parameter.get("valueString") or parameter.get("valueCode")
+    return found
 
 
 def _person(patient: dict) -> matching.Person:
-    row = patient_to_row(patient)
+    row = fhir_patient.to_row(patient)
     born = None
     if row["birth_date"]:
-        born = date.fromisoformat(str(row["birth_date"]))
+        born = date.fromisoformat(row["birth_date"])
     return matching.Person(given=row["given_name"], family=row["family_name"], middle=row["middle_name"],
                            birth_date=born, sex=row["sex"], zip=row["zip"], phone=row["phone"], email=row["email"],
                            address=row["address"], city=row["city"])
@@ -81,21 +120,22 @@ def _complete(person: matching.Person) -> matching.Person:
 
 def read_query(body: dict) -> Query:
     """A Parameters or Patient resource as a query; raises QueryError."""
-    try:
-        patient, only_certain, count, practice_id = _parameters(body)
-    except (TypeError, AttributeError):
-        raise QueryError("structure", "Parameters.parameter is a list of objects with a name and a value or "
-                                      "resource.") from None
+    asked = _parameters(body)
+    patient = asked.patient
     if not isinstance(patient, dict) or patient.get("resourceType") != "Patient":
         raise QueryError("required", "The 'resource' parameter must hold a Patient.")
-    if not 1 <= count <= 100:
+    problems = fhir_patient.problems(patient)
+    if problems:
+        raise QueryError.wrong_types({f"{asked.patient_path}.{path}" if path else asked.patient_path: texts
+                                      for path, texts in problems.items()})
+    if not 1 <= asked.count <= 100:
         raise QueryError("value", "count must be between 1 and 100.")
     try:
         person = _person(patient)
-    except (ValueError, TypeError, AttributeError):
-        raise QueryError("invalid", "birthDate must be a full date (YYYY-MM-DD), and the Patient in FHIR R4 "
-                                    "shape.") from None
-    return Query(_complete(person), only_certain, count, str(practice_id)[:64] if practice_id else None)
+    except ValueError:
+        raise QueryError("invalid", "birthDate must be a full date (YYYY-MM-DD).") from None
+    return Query(_complete(person), asked.only_certain, asked.count,
+                 str(asked.practice_id)[:64] if asked.practice_id else None)
 
 
 def well_formed(value: object, depth: int = 0) -> bool:
@@ -146,8 +186,8 @@ class FileQuery:
 
 
 def _csv_query(row: SourceRow, today: date) -> Query:
-    if row.problem:
-        raise QueryError("structure", row.problem)
+    if row.unreadable:
+        raise QueryError("structure", " ".join(text for texts in row.unreadable.values() for text in texts))
     values = {field_name(k): (v or "").strip() for k, v in row.values.items() if isinstance(v, str)}
     if any("\x00" in value for value in values.values()):
         raise QueryError("invalid", "A cell holds a NUL character.")
@@ -186,8 +226,8 @@ def read_file(name: str, text: str, today: date | None = None) -> list[FileQuery
         return [_read(row.where, _csv_id(row), _csv_query, row, today)
                 for row in parse_csv(text, required=QUERY_COLUMNS)]
     try:
-        bundle = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+        bundle = json_text.loads(text)
+    except ValueError:
         raise ValueError("Match a .csv file or a FHIR Bundle (.json) of Parameters or Patients.") from None
     entries = bundle.get("entry") if isinstance(bundle, dict) and bundle.get("resourceType") == "Bundle" else None
     if not isinstance(entries, list):

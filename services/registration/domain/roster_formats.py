@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -28,7 +27,8 @@ from typing import Any, Iterable
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 
-from services.registration.domain import birth_dates
+from services.registration.domain import birth_dates, fhir_patient
+from shared import json_text
 
 PHONE = re.compile(r"^\+?[0-9 ().-]{7,20}$")
 ZIP = re.compile(r"^[0-9]{5}(-?[0-9]{4})?$")
@@ -93,7 +93,8 @@ class SourceRow:
     where: str                                            # "line 5", "entry 3", "row 3"
     values: dict[str, Any]                                # under the source's own names
     labels: dict[str, str] = field(default_factory=dict)  # our field -> the source's name, when not a key
-    problem: str | None = None                            # the row can't be read at all
+    # why the row can't be read at all, by column or path ("resource.name[0].given"); ROW for the whole row
+    unreadable: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -194,8 +195,8 @@ def _validate_row(row: SourceRow, *, day_first_at: str | None,
     values, labels, errors = _tidy(row)
     label = lambda name: labels.get(name, name)  # noqa: E731
     mrn = str(values.get("mrn") or "").strip() or None
-    if row.problem:
-        return None, RowProblem(row.where, mrn, {ROW: [row.problem]}, row.values), []
+    if row.unreadable:
+        return None, RowProblem(row.where, mrn, dict(row.unreadable), row.values), []
     notes = []
     if isinstance(values.get("zip"), str) and restore_zip(values["zip"]) != values["zip"]:
         values["zip"] = restore_zip(values["zip"])
@@ -270,57 +271,31 @@ def parse_csv(text: str, *, required: dict[str, str] = REQUIRED_COLUMNS) -> list
         extra = record.pop(None, None)  # cells beyond the header's
         values = {k: v for k, v in record.items() if k is not None}
         line = reader.line_num - sum(str(v).count("\n") for v in values.values() if v)
-        problem = (f"{len(values) + len(extra)} cells, but the header names {len(values)}: a value holding a comma "
-                   "needs quotes.") if extra else None
-        rows.append(SourceRow(f"line {line}", values, problem=problem))
+        unreadable = {ROW: [f"{len(values) + len(extra)} cells, but the header names {len(values)}: a value holding "
+                            "a comma needs quotes."]} if extra else {}
+        rows.append(SourceRow(f"line {line}", values, unreadable=unreadable))
     return rows
-
-
-def _telecom(patient: dict, system: str) -> str:
-    for item in patient.get("telecom") or []:
-        if isinstance(item, dict) and item.get("system") == system and item.get("value"):
-            return str(item["value"])
-    return ""
-
-
-def _mrn(patient: dict) -> str:
-    identifiers = [i for i in patient.get("identifier") or [] if isinstance(i, dict)]
-    for identifier in identifiers:
-        codings = ((identifier.get("type") or {}).get("coding") or [])
-        if any(isinstance(c, dict) and c.get("code") == "MR" for c in codings):
-            return str(identifier.get("value") or "")
-    return str(identifiers[0].get("value") or "") if identifiers else str(patient.get("id") or "")
-
-
-def patient_to_row(patient: dict) -> dict:
-    """A FHIR R4 Patient (US Core shape) as a roster row."""
-    names = [n for n in patient.get("name") or [] if isinstance(n, dict)]
-    name = next((n for n in names if n.get("use") in ("official", "usual")), names[0] if names else {})
-    given = [str(g) for g in name.get("given") or []]
-    addresses = [a for a in patient.get("address") or [] if isinstance(a, dict)]
-    address = next((a for a in addresses if a.get("use") == "home"), addresses[0] if addresses else {})
-    return {"mrn": _mrn(patient), "given_name": given[0] if given else "", "middle_name": " ".join(given[1:]),
-            "family_name": str(name.get("family") or ""), "birth_date": patient.get("birthDate") or "",
-            "sex": patient.get("gender") or "", "address": " ".join(str(x) for x in address.get("line") or []),
-            "city": address.get("city") or "", "state": address.get("state") or "",
-            "zip": address.get("postalCode") or "", "email": _telecom(patient, "email"),
-            "phone": _telecom(patient, "phone")}
 
 
 def parse_fhir_bundle(text: str) -> list[SourceRow]:
     try:
-        bundle = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"The file is not JSON: {exc.msg} at line {exc.lineno}.") from None
+        bundle = json_text.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"The file is not JSON we accept: {exc}") from None
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise ValueError("Expected a FHIR Bundle of Patient resources.")
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise ValueError("entry: Not a valid list.")
     rows = []
-    for index, entry in enumerate(bundle.get("entry") or [], start=1):
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict) or resource.get("resourceType") != "Patient":
-            rows.append(SourceRow(f"entry {index}", {}, problem="Not a FHIR Patient resource."))
+    for index, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict):
+            rows.append(SourceRow(f"entry {index}", {}, unreadable={ROW: ["Not a JSON object."]}))
             continue
-        rows.append(SourceRow(f"entry {index}", patient_to_row(resource), labels=FHIR_LABELS))
+        problems = {f"resource.{path}" if path else "resource": texts
+                    for path, texts in fhir_patient.problems(entry.get("resource")).items()}
+        rows.append(SourceRow(f"entry {index}", {}, unreadable=problems) if problems else
+                    SourceRow(f"entry {index}", fhir_patient.to_row(entry["resource"]), labels=FHIR_LABELS))
     return rows
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, g, request
+from werkzeug.exceptions import HTTPException
 
 from services.registration.db.models import RosterEntry
 from services.registration.domain import audit, enrollment as enrollments, match_queries, practices, roster, throttle
@@ -20,6 +21,8 @@ from services.registration.domain.match_queries import Query, QueryError
 from services.registration.domain.practices import PracticeView
 from services.registration.web.api_auth import ADMIN, MATCH, require_scope
 from services.registration.web.context import db
+from shared import json_text
+from shared.errors import AppError
 
 bp = Blueprint("match_api", __name__)
 FHIR_JSON = "application/fhir+json"
@@ -36,6 +39,27 @@ def _operation_outcome(code: str, text: str) -> dict:
 
 def _outcome(status: int, code: str, text: str, headers: dict | None = None) -> Response:
     return _fhir(_operation_outcome(code, text), status, headers)
+
+
+def _refusal(error: QueryError) -> dict:
+    """The OperationOutcome for a query that can't be answered: one issue per field of the wrong type,
+    its path (FHIRPath-like) as the expression, or one issue saying why."""
+    if not error.paths:
+        return _operation_outcome(error.code, error.text)
+    return {"resourceType": "OperationOutcome", "issue": [
+        {"severity": "error", "code": error.code, "diagnostics": f"{path}: {text}", "expression": [path]}
+        for path, texts in error.paths.items() for text in texts]}
+
+
+@bp.errorhandler(AppError)
+def _refused(error: AppError):
+    return _outcome(error.status, "invalid" if error.status < 500 else "exception", error.description)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException):
+    return _outcome(error.code or 400, "too-long" if error.code == 413 else "invalid",
+                    error.description or "The request cannot be answered.")
 
 
 def _practice(practice_id: str | None) -> PracticeView:
@@ -91,17 +115,13 @@ def _charge(practice: PracticeView, queries: int) -> Response | None:
                     f"after {charge.retry_after} s.", {"Retry-After": str(charge.retry_after)})
 
 
-def _body() -> object:
-    try:
-        return request.get_json(silent=True, force=True)
-    except RecursionError:  # nested deeper than the parser goes
-        return None
-
-
 @bp.post("/Patient/$match")
 @require_scope(MATCH, ADMIN)
 def match():
-    body = _body()
+    try:
+        body = json_text.loads(request.get_data(cache=True))
+    except ValueError as exc:
+        return _outcome(400, "invalid", f"The body is not JSON we accept: {exc}")
     if not isinstance(body, dict):
         return _outcome(400, "invalid", "Send a FHIR Parameters or Patient resource, or a batch Bundle of them, "
                                         "as JSON.")
@@ -111,7 +131,7 @@ def match():
         query = match_queries.read_query(body)
         practice = _practice(request.args.get("practice") or query.practice_id)
     except QueryError as exc:
-        return _outcome(_status(exc), exc.code, exc.text)
+        return _fhir(_refusal(exc), _status(exc))
     refused = _charge(practice, 1)
     if refused is not None:
         return refused
@@ -140,8 +160,7 @@ def _batch(bundle: dict) -> Response:
                 raise QueryError("business-rule", "A batch queries one practice: the one in ?practice=.")
             answers.append({"resource": _searchset(practice, query), "response": {"status": "200 OK"}})
         except QueryError as exc:
-            answers.append({"response": {"status": "400 Bad Request",
-                                         "outcome": _operation_outcome(exc.code, exc.text)}})
+            answers.append({"response": {"status": "400 Bad Request", "outcome": _refusal(exc)}})
     audit.record(db(), "match", "answered", practice_id=practice.id, actor=f"client:{g.get('api_client_id')}",
                  ip=request.remote_addr, batch=len(entries),
                  results=sum(a.get("resource", {}).get("total", 0) for a in answers))

@@ -52,7 +52,7 @@ def _client():
 
 
 def _safe_next(value: str | None) -> str:
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value and len(value) <= 500:
         return value
     return "/"
 

@@ -72,7 +72,8 @@ class RowProblemOutput(Schema):
                                                 "of JSON rows"})
     mrn = fields.String(allow_none=True)
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
-                         metadata={"description": "messages by the source's own column name ('_row': the row)"})
+                         metadata={"description": "messages by the source's own column name, or a Bundle entry's "
+                                                  "field path ('resource.name[0].given'); '_row': the row"})
 
 
 class RowNoteOutput(Schema):
