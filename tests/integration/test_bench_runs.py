@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -41,12 +42,20 @@ def _free_block(size: int = 10) -> int:
 def test_every_bench_flow_runs_and_fills_its_row(real_broker, backends, worker_id_safe, tmp_path):
     prefix = f"carekey_test_{os.environ.get('CAREKEY_TEST_DB_PREFIX', '')}{worker_id_safe}_bench"
     env = {**os.environ, "BENCH_DATABASE_URL": backends.database_url, "BENCH_AMQP_URL": real_broker}
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--seconds", "1", "--warmup-seconds", "1", "--limit-seconds", "0.5",
-         "--signin-seconds", "1", "--messages", "200", "--match-patients", "2000", "--fresh-roster", "--drop-roster",
-         "--database-prefix", prefix, "--base-port", str(_free_block()), "--results", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-6000:]
+    output = tmp_path / "bench.log"
+    with output.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-u", "-m", "bench.run", "--seconds", "1", "--warmup-seconds", "1", "--limit-seconds",
+             "0.5", "--signin-seconds", "1", "--messages", "200", "--match-patients", "2000", "--fresh-roster",
+             "--drop-roster", "--database-prefix", prefix, "--base-port", str(_free_block()), "--results",
+             str(tmp_path)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            code = process.wait(timeout=900)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGINT)  # the bench stops what it started on Ctrl-C
+            process.wait(timeout=60)
+            code = "timed out"
+    assert code == 0, f"bench.run: {code}\n" + output.read_text()[-8000:]
     report = json.loads((tmp_path / "latest.json").read_text())
     assert report["failures"] == []
     rows = report["flows"]
